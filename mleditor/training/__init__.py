@@ -1,0 +1,1 @@
+"""Training, evaluation and export. Needs the `train` extra (torch, onnx, scikit-learn)."""
