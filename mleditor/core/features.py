@@ -1,0 +1,204 @@
+"""The featurizer: a question's title and body → hashed n-gram ids + dense handcrafted features.
+
+This module implements FEATURES.md exactly (spec version `SPEC_VERSION`); the golden vectors in
+tests/golden/ pin it so that other implementations (the browser's JavaScript) can match it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import mmh3
+import numpy as np
+
+from mleditor.core.text_structure import ASCII_WHITESPACE, parse_body
+
+SPEC_VERSION = "1.0"
+N_BUCKETS = 65_536
+MAX_BODY_TOKENS_FOR_NGRAMS = 5_000
+MAX_NGRAMS = 4_096
+
+TOKEN = re.compile(r"[^\W_]+")  # runs of code points of general category L* or N*
+SENTENCE_BREAK = re.compile(r"[.!?]+(?=[ \t\n]|\Z)|\u3002+|\n")
+VOWEL_RUN = re.compile("[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ]+")
+
+QUESTION_WORDS = frozenset(
+    "what why how when where which who whom whose is are am can could should would will "
+    "do does did has have had was were may might must shall "
+    "que quoi pourquoi comment quand où quel quelle quels quelles qui est".split()
+)
+GREETING_WORDS = frozenset("hi hello hey thanks thank thx please merci bonjour salut".split())
+
+DENSE_FEATURES: tuple[str, ...] = (
+    "title_chars",
+    "title_words",
+    "title_has_question_mark",
+    "title_starts_with_question_word",
+    "title_uppercase_ratio",
+    "body_chars",
+    "body_words",
+    "body_sentences",
+    "words_per_sentence",
+    "chars_per_word",
+    "syllables_per_word",
+    "flesch_reading_ease",
+    "repetition_ratio",
+    "code_blocks",
+    "inline_code",
+    "links",
+    "images",
+    "list_items",
+    "paragraphs",
+    "code_char_ratio",
+    "body_question_marks",
+    "body_exclamations",
+    "has_greeting_or_thanks",
+    "title_words_in_body_ratio",
+)
+DENSE_INDEX = {name: i for i, name in enumerate(DENSE_FEATURES)}
+
+
+@dataclass(frozen=True)
+class Features:
+    """A featurized question: sorted unique n-gram bucket ids (1..N_BUCKETS) and the dense vector."""
+
+    ngram_ids: np.ndarray  # int64 [n], n ≤ MAX_NGRAMS
+    dense: np.ndarray  # float64 [len(DENSE_FEATURES)]
+
+    def dense_dict(self) -> dict[str, float]:
+        return {name: float(value) for name, value in zip(DENSE_FEATURES, self.dense)}
+
+
+_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t\f\v]*\n)+")
+
+
+def normalize(text: str) -> str:
+    """§2: NFKC, CRLF/CR → LF, strip trailing ASCII whitespace and leading blank lines."""
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _LEADING_BLANK_LINES.sub("", text.rstrip(ASCII_WHITESPACE), count=1)
+
+
+def normalize_title(title: str) -> str:
+    """§2: a title is normalized like a body, then stripped of ASCII whitespace at both ends."""
+    return normalize(title).strip(ASCII_WHITESPACE)
+
+
+def tokenize(text: str) -> list[str]:
+    """§5: lowercase, then every maximal run of letters and numbers is a token."""
+    return TOKEN.findall(text.lower())
+
+
+_SYLLABLE_CACHE: dict[str, int] = {}
+
+
+def syllables(token: str) -> int:
+    """§6: vowel groups, minus a silent final 'e' (not after 'l'), at least 1."""
+    count = _SYLLABLE_CACHE.get(token)
+    if count is None:
+        groups = len(VOWEL_RUN.findall(token))
+        if groups >= 2 and token.endswith("e") and not token.endswith("le"):
+            groups -= 1
+        count = max(1, groups)
+        if len(_SYLLABLE_CACHE) > 200_000:
+            _SYLLABLE_CACHE.clear()
+        _SYLLABLE_CACHE[token] = count
+    return count
+
+
+_BUCKET_CACHE: dict[str, int] = {}
+
+
+def bucket(ngram: str) -> int:
+    """§7: MurmurHash3 x86 32-bit (seed 0) of the n-gram's UTF-8 bytes, mod N_BUCKETS, plus 1."""
+    bucket_id = _BUCKET_CACHE.get(ngram)
+    if bucket_id is None:
+        bucket_id = mmh3.hash(ngram.encode("utf-8"), 0, signed=False) % N_BUCKETS + 1
+        if len(_BUCKET_CACHE) > 1_000_000:
+            _BUCKET_CACHE.clear()
+        _BUCKET_CACHE[ngram] = bucket_id
+    return bucket_id
+
+
+def ngrams(prefix: str, tokens: list[str]) -> list[str]:
+    """§7: unigrams then bigrams of one field, each prefixed with the field's namespace."""
+    grams = [prefix + token for token in tokens]
+    grams.extend(f"{prefix}{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    return grams
+
+
+def ngram_ids(title_tokens: list[str], body_tokens: list[str]) -> np.ndarray:
+    """§7: bucket ids of title then body n-grams, first occurrences kept, capped, sorted."""
+    grams = dict.fromkeys(ngrams("t:", title_tokens) + ngrams("b:", body_tokens[:MAX_BODY_TOKENS_FOR_NGRAMS]))
+    cache = _BUCKET_CACHE
+    ids = dict.fromkeys([cache.get(gram) or bucket(gram) for gram in grams])
+    return np.array(sorted(list(ids)[:MAX_NGRAMS]), dtype=np.int64)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def _uppercase_ratio(title: str) -> float:
+    letters = upper = 0
+    for char in title:
+        category = unicodedata.category(char)
+        if category[0] == "L":
+            letters += 1
+            upper += category == "Lu"
+    return _ratio(upper, letters)
+
+
+def dense_features(title: str, body: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """§8: the dense vector of a normalized title and body, plus both token lists."""
+    structure = parse_body(body)
+    title_tokens = tokenize(title)
+    body_tokens = tokenize(structure.prose)
+    n_words = len(body_tokens)
+    n_sentences = sum(1 for part in SENTENCE_BREAK.split(structure.prose) if TOKEN.search(part))
+    words_per_sentence = _ratio(n_words, n_sentences)
+    syllables_per_word = _ratio(sum(map(syllables, body_tokens)), n_words)
+    flesch = 0.0
+    if n_words:
+        flesch = 206.835 - 1.015 * words_per_sentence - 84.6 * syllables_per_word
+        flesch = min(max(flesch, -100.0), 121.22)
+    long_tokens = [t for t in body_tokens if len(t) >= 4]
+    title_vocab = {t for t in title_tokens if len(t) >= 3}
+    body_vocab = set(body_tokens)
+    values = {
+        "title_chars": len(title),
+        "title_words": len(title_tokens),
+        "title_has_question_mark": float("?" in title),
+        "title_starts_with_question_word": float(bool(title_tokens) and title_tokens[0] in QUESTION_WORDS),
+        "title_uppercase_ratio": _uppercase_ratio(title),
+        "body_chars": len(body),
+        "body_words": n_words,
+        "body_sentences": n_sentences,
+        "words_per_sentence": words_per_sentence,
+        "chars_per_word": _ratio(sum(map(len, body_tokens)), n_words),
+        "syllables_per_word": syllables_per_word,
+        "flesch_reading_ease": flesch,
+        "repetition_ratio": 1.0 - _ratio(len(set(long_tokens)), len(long_tokens)) if long_tokens else 0.0,
+        "code_blocks": structure.code_blocks,
+        "inline_code": structure.inline_code,
+        "links": structure.links,
+        "images": structure.images,
+        "list_items": structure.list_items,
+        "paragraphs": structure.paragraphs,
+        "code_char_ratio": min(1.0, _ratio(structure.code_chars, len(body))),
+        "body_question_marks": structure.prose.count("?"),
+        "body_exclamations": structure.prose.count("!"),
+        "has_greeting_or_thanks": float(not GREETING_WORDS.isdisjoint(body_vocab)),
+        "title_words_in_body_ratio": _ratio(len(title_vocab & body_vocab), len(title_vocab)),
+    }
+    dense = np.array([values[name] for name in DENSE_FEATURES], dtype=np.float64)
+    return dense, title_tokens, body_tokens
+
+
+def featurize(title: str, body: str) -> Features:
+    """Featurize one question (title and Markdown-flavoured body) per FEATURES.md."""
+    title, body = normalize_title(title), normalize(body)
+    dense, title_tokens, body_tokens = dense_features(title, body)
+    return Features(ngram_ids=ngram_ids(title_tokens, body_tokens), dense=dense)
