@@ -1,0 +1,5 @@
+"""`python -m mleditor` runs the command line."""
+
+from mleditor.cli import main
+
+main()

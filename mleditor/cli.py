@@ -1,0 +1,212 @@
+"""The `mleditor` command: predict, demo and models here; data, train and evaluate in cli_training."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mleditor.core.predictor import Prediction, Predictor
+from mleditor.core.records import Question
+from mleditor.core.registry import MODEL_VERSIONS, ModelDirectory, list_models
+from mleditor.core.validation import prepare_question
+from mleditor.errors import InvalidInputError, MLEditorError
+
+app = typer.Typer(
+    help="ML Editor: how likely is a question to be well received, and what edits would help?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Inspect the installed models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+EXAMPLES = [
+    Question("how 2 fix??", "it doesnt work. i tried everything and nothing works please help me asap!!! thanks"),
+    Question(
+        "How do I keep a bottle-conditioned ale from over-carbonating?",
+        "I bottle my pale ale with 120 g of priming sugar per 20 L batch, as my recipe says. "
+        "After three weeks at 20 °C the bottles gush when opened.\n\n"
+        "I measured the final gravity (1.012) before bottling, so fermentation should have been over.\n\n"
+        "- Is my priming rate too high for this style?\n- Could an infection cause this?\n\n"
+        "What should I check first?",
+    ),
+]
+
+
+def _version_option() -> str:
+    return typer.Option("v3", "--model", "-m", help="Model version: v1 (rules), v2 (score), v3 (score + advice).")
+
+
+def _model_dir_option() -> Optional[str]:
+    return typer.Option(None, "--model-dir", help="Model directory or id (default: the shipped model).")
+
+
+def _read_stdin_text() -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"standard input is not valid UTF-8 (byte {exc.start}); send UTF-8 text") from None
+
+
+def _split_text(text: str) -> tuple[str, str]:
+    """A free-text question: its first line is the title, the rest the body."""
+    title, _, body = text.strip().partition("\n")
+    return title, body
+
+
+def _print_prediction(prediction: Prediction, question: Question) -> None:
+    title = question.title.strip() or "(no title)"
+    out.print(f"[bold]{title[:80]}[/bold]")
+    out.print(f"  score {prediction.score:.2f}  ·  {prediction.model_version} · model {prediction.model_id}")
+    if not prediction.recommendations:
+        out.print("  no recommendations: nothing stands out as worth changing")
+        return
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    for column in ("#", "recommendation", "now", "typical", "gain"):
+        table.add_column(column)
+    for rank, rec in enumerate(prediction.recommendations, 1):
+        gain = "" if rec.gain is None else f"+{rec.gain:.3f}"
+        table.add_row(str(rank), rec.message, f"{rec.current:.3g}", f"{rec.typical:.3g}", gain)
+    out.print(table)
+
+
+def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
+    """One JSON object per line in, one result per line out; a bad line is reported, the rest go on."""
+    stream = sys.stdin.buffer if path == "-" else None
+    failures = 0
+    try:
+        handle = stream or open(path, "rb")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            item_id = None
+            try:
+                item = json.loads(raw.decode("utf-8"))
+                if not isinstance(item, dict):
+                    raise InvalidInputError("each line must be a JSON object with title and body")
+                item_id = item.get("id")
+                title, body = item.get("title", ""), item.get("body", "")
+                result = predictor.predict(prepare_question(title, body), version).to_dict()
+                result = {"id": item_id, **result}
+            except (ValueError, MLEditorError) as exc:
+                failures += 1
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                result = {"id": item_id, "line": number, "error": message}
+            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    if failures:
+        err.print(f"{failures} line(s) could not be scored; see their \"error\" field")
+    return 1 if failures else 0
+
+
+@app.command()
+def predict(
+    text: Optional[str] = typer.Argument(None, help="The question: first line the title, the rest the body."),
+    title: Optional[str] = typer.Option(None, "--title", "-t", help="The question's title."),
+    body: Optional[str] = typer.Option(None, "--body", "-b", help="The question's body (Markdown or HTML)."),
+    jsonl: Optional[str] = typer.Option(None, "--jsonl", help='File of {"id","title","body"} lines ("-" = stdin).'),
+    version: str = _version_option(),
+    model_dir: Optional[str] = _model_dir_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Score a question. With no text, --title/--body or --jsonl, the question is read from stdin."""
+    if version not in MODEL_VERSIONS:
+        raise InvalidInputError(f"unknown model version {version!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+    predictor = Predictor.load(model_dir)
+    if jsonl is not None:
+        raise typer.Exit(_predict_jsonl(predictor, jsonl, version))
+    if title is None and body is None:
+        title, body = _split_text(text if text is not None else _read_stdin_text())
+    elif text is not None:
+        raise InvalidInputError("give the question either as TEXT or with --title/--body, not both")
+    question = prepare_question(title or "", body or "")
+    prediction = predictor.predict(question, version)
+    if as_json:
+        sys.stdout.write(json.dumps(prediction.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        _print_prediction(prediction, question)
+
+
+@app.command()
+def demo(
+    version: str = _version_option(), model_dir: Optional[str] = _model_dir_option()
+) -> None:
+    """Score two example questions with the shipped model (no data needed)."""
+    predictor = Predictor.load(model_dir)
+    for question in EXAMPLES:
+        _print_prediction(predictor.predict(question, version), question)
+        out.print()
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the model directories found in $MLEDITOR_MODELS and the shipped models."""
+    found = list_models()
+    if as_json:
+        rows = [
+            {"model_id": m.model_id, "path": str(m.path), "created": m.meta["created"]}
+            if isinstance(m, ModelDirectory)
+            else {"path": str(m[0]), "error": m[1]}
+            for m in found
+        ]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table("model id", "created", "featurizer", "test ROC AUC", "path")
+    for m in found:
+        if isinstance(m, ModelDirectory):
+            auc = next((r["roc_auc"] for r in m.meta.get("metrics", {}).get("rows", []) if r["set"].startswith("test")), None)
+            table.add_row(m.model_id, m.meta["created"], m.meta["featurizer_spec"], f"{auc:.3f}" if auc else "-", str(m.path))
+        else:
+            table.add_row(m[0].name, "-", "-", "-", f"{m[0]} (unusable: {m[1]})")
+    out.print(table)
+
+
+def _register_training_commands() -> None:
+    from mleditor import cli_training
+
+    cli_training.register(app)
+
+
+_register_training_commands()
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and a meaningful exit code."""
+    try:
+        result = app(standalone_mode=False)
+        if isinstance(result, int):
+            sys.exit(result)
+    except MLEditorError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if os.environ.get("MLEDITOR_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set MLEDITOR_DEBUG=1 for the traceback)", markup=False, soft_wrap=True)
+        sys.exit(70)
+
+
