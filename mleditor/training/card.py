@@ -33,7 +33,7 @@ under the same terms, with this attribution.
 |---|---|
 {site_lines}
 
-Total: {data.get('total_questions', sum(sites.values())):,} questions. Source files and their SHA-256
+Total: {data.get('total', sum(sites.values())):,} questions. Source files and their SHA-256
 are listed in meta.json (`data.sources`).
 
 ## Label and splits
