@@ -156,7 +156,9 @@ def typical_values(dense: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 
 def _model_id(fingerprint: dict, config: TrainConfig, created: datetime) -> str:
-    digest = hashlib.sha256(json.dumps([fingerprint, config.to_dict()], sort_keys=True, default=str).encode()).hexdigest()
+    """Same data files and config on the same day give the same id (ingestion times are left out)."""
+    files = sorted(source["sha256"] for source in fingerprint.get("sources", []))
+    digest = hashlib.sha256(json.dumps([files, config.to_dict()], sort_keys=True).encode()).hexdigest()
     return f"se-{created:%Y%m%d}-{digest[:8]}"
 
 
