@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from mleditor.core.predictor import Predictor, check_scores
+from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
 from mleditor.core.registry import load_model_directory
 from mleditor.errors import InvalidInputError, ModelError
@@ -72,11 +72,11 @@ def test_unknown_version_is_refused(predictor):
         predictor.predict(QUESTIONS[0], "v4")
 
 
-def test_out_of_range_scores_are_refused_not_returned():
-    with pytest.raises(ModelError, match=r"outside \[0, 1\]"):
-        check_scores(np.array([0.5, np.nan], dtype=np.float32))
-    with pytest.raises(ModelError):
-        check_scores(np.array([1.5], dtype=np.float32))
+def test_out_of_range_scores_are_refused_not_returned(predictor, monkeypatch):
+    for bad in (np.nan, 1.5, -0.1, np.inf):
+        monkeypatch.setattr(predictor.scorer, "score", lambda ids, dense, bad=bad: np.full(len(dense), bad, np.float32))
+        with pytest.raises(ModelError, match="invalid score"):
+            predictor.predict(QUESTIONS[0], "v2")
 
 
 def test_prediction_json_has_score_recommendations_and_version(predictor):
