@@ -127,3 +127,18 @@ def test_shipped_model_metrics_are_reproduced_from_the_real_data(tmp_path, real_
     shipped = next(r["roc_auc"] for r in resolve_model().meta["metrics"]["rows"]
                    if r["model"].startswith("ML Editor v2") and r["set"].startswith("test"))
     assert got == pytest.approx(shipped, abs=0.02)
+
+
+@pytest.mark.slow
+def test_cross_validation_scores_every_question_once_with_author_disjoint_folds(trained):
+    from mleditor.training.crossval import assign_folds, cross_validate, crossval_table_markdown
+
+    dataset, _ = trained
+    config = TrainConfig(SplitConfig(holdout_site="held", min_group=10), NetworkConfig(epochs=3, patience=1))
+    rows = cross_validate(dataset, config, folds=3, with_baselines=False)
+    assert [r.model for r in rows] == ["ML Editor v2/v3 (model)"]
+    assert rows[0].pooled.n == 675  # every question outside the held-out site, once
+    assert len(rows[0].fold_roc_auc) == 3
+    assert "3-fold by author" in crossval_table_markdown(rows, 3)
+    folds = assign_folds(["a", "b", "a", "c"], 3, seed=0)
+    assert folds[0] == folds[2]

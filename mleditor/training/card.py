@@ -11,6 +11,9 @@ def model_card(model: ModelDirectory) -> str:
     sites = data.get("questions_per_site", {})
     site_lines = "\n".join(f"| {site} | {count:,} |" for site, count in sorted(sites.items()))
     metrics = meta.get("metrics", {}).get("table_markdown", "_not evaluated yet: run `mleditor evaluate`_")
+    crossval = meta.get("metrics", {}).get("crossval", {}).get("table_markdown", "")
+    if crossval:
+        metrics += "\nCross-validated (every question outside the held-out site scored by a model that never saw\nits author; the same folds for every model):\n\n" + crossval
     training = meta.get("training", {})
     split = training.get("split", {})
     return f"""# Model card: {meta['model_id']}

@@ -15,6 +15,7 @@ from mleditor.core.records import QuestionRecord
 from mleditor.core.registry import META_FILE, ModelDirectory
 from mleditor.core.scorer import pad_ngram_ids
 from mleditor.training.baselines import default_baselines
+from mleditor.training.crossval import CrossValidatedRow, crossval_table_markdown
 from mleditor.training.metrics import BinaryMetrics, compute_metrics
 from mleditor.training.report import metrics_table_markdown, metrics_to_dict
 from mleditor.training.splits import SplitConfig, assign_splits, label_questions
@@ -81,8 +82,9 @@ def evaluate_model(model: ModelDirectory, dataset: Path, with_baselines: bool = 
     return rows
 
 
-def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Path) -> str:
-    """Store the metrics in meta.json, rewrite card.md, and return the Markdown table."""
+def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Path,
+                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> str:
+    """Store the metrics in meta.json, rewrite card.md, and return the Markdown table(s)."""
     from mleditor.training.card import write_model_card
 
     table = metrics_table_markdown([(r.model, r.evaluation_set, r.metrics) for r in rows])
@@ -92,6 +94,16 @@ def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Pa
         "rows": [{"model": r.model, "set": r.evaluation_set, **metrics_to_dict(r.metrics)} for r in rows],
         "table_markdown": table,
     }
+    if crossval:
+        folds, cv_rows = crossval
+        cv_table = crossval_table_markdown(cv_rows, folds)
+        meta["metrics"]["crossval"] = {
+            "folds": folds,
+            "rows": [{"model": r.model, **metrics_to_dict(r.pooled), "fold_roc_auc": list(r.fold_roc_auc)}
+                     for r in cv_rows],
+            "table_markdown": cv_table,
+        }
+        table += "\n" + cv_table
     (model.path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     write_model_card(ModelDirectory(model.path, meta))
     return table
