@@ -82,6 +82,7 @@ def train(
     epochs: int = typer.Option(40, min=1, help="Maximum training epochs."),
     seed: int = typer.Option(0, help="Seed for the split and the network."),
     evaluate_after: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Run `evaluate` on the new model."),
+    folds: int = typer.Option(5, min=0, help="Cross-validation folds for the evaluation (0 = test split only)."),
 ) -> None:
     """Train the network (PyTorch), calibrate it and export a model directory (ONNX + metadata + card)."""
     require_extra("torch", "train")
@@ -97,13 +98,14 @@ def train(
         directory = train_model(dataset, output, config, progress, model_id)
     out.print(f"model written to {directory}")
     if evaluate_after:
-        evaluate(model_dir=str(directory), dataset=dataset, baselines=True, as_json=False)
+        evaluate(model_dir=str(directory), dataset=dataset, baselines=True, folds=folds, as_json=False)
 
 
 def evaluate(
     model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory or id (default: shipped)."),
     dataset: Optional[Path] = typer.Option(None, "--data", "-d", help="Dataset file from `mleditor data ingest`."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also fit and score the book's baselines."),
+    folds: int = typer.Option(0, min=0, help="Also cross-validate with this many author folds (0 = no)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """ROC AUC, PR AUC, Brier and ECE for v1, v2/v3 and the baselines, on the model's own split."""
@@ -114,9 +116,18 @@ def evaluate(
 
     model = resolve_model(model_dir)
     dataset = _default_dataset(dataset)
+    crossval = None
     with _progress() as progress:
         rows = evaluate_model(model, dataset, with_baselines=baselines, on_progress=progress)
-    table = record_metrics(model, rows, dataset)
+        if folds:
+            from mleditor.training.crossval import cross_validate
+            from mleditor.training.train import TrainConfig
+
+            if folds < 2:
+                raise InvalidInputError("--folds must be 0 (no cross-validation) or at least 2")
+            config = TrainConfig.from_dict(model.meta["training"])
+            crossval = (folds, cross_validate(dataset, config, folds, baselines, on_progress=progress))
+    table = record_metrics(model, rows, dataset, crossval)
     if as_json:
         payload = [{"model": r.model, "set": r.evaluation_set, **metrics_to_dict(r.metrics)} for r in rows]
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
