@@ -60,7 +60,7 @@ def ingest(
             progress(f"ingesting ({count:,} questions)", 0.0)
 
         summary = ingest_dumps(sources, output, allow_truncated=allow_truncated, on_progress=on_progress,
-                               on_warning=lambda message: err.print(f"warning: {message}", markup=False))
+                               on_warning=lambda message: err.print(f"warning: {message}", markup=False, soft_wrap=True))
     for site, count in sorted(summary.questions_per_site.items()):
         out.print(f"{site:24} {count:>7,} questions")
     out.print(f"wrote {sum(summary.questions_per_site.values()):,} questions to {output}"
