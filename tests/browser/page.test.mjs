@@ -1,0 +1,44 @@
+// Types a question into the v3 page of a running `mleditor serve`, submits it, and checks that
+// a score and at least one recommendation appear. Usage: MLEDITOR_URL=http://127.0.0.1:PORT node page.test.mjs
+// Writes a screenshot to $SCREENSHOT (default ../../test-artifacts/v3-page.png). Exits non-zero on failure.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+const baseUrl = process.env.MLEDITOR_URL;
+const screenshot = process.env.SCREENSHOT ?? "../../test-artifacts/v3-page.png";
+if (!baseUrl) {
+  console.error("set MLEDITOR_URL to the server's address");
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+  ],
+});
+let failed = false;
+try {
+  const page = await browser.newPage();
+  await page.goto(`${baseUrl}/v3`);
+  await page.fill("#title", "how 2 fix my beer??");
+  await page.fill("#body", "it tastes bad. i tried everything!!! thanks");
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  await page.waitForSelector("#score", { timeout: 10_000 });
+  const score = (await page.textContent("#score")).trim();
+  const recommendations = await page.locator(".recommendation").count();
+  const confidence = (await page.textContent("#confidence")).trim();
+  mkdirSync(dirname(screenshot), { recursive: true });
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ score, confidence, recommendations, screenshot }));
+  if (!/\d/.test(score)) throw new Error(`no score shown: ${JSON.stringify(score)}`);
+  if (recommendations < 1) throw new Error("no recommendation shown");
+} catch (error) {
+  console.error(String(error));
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
