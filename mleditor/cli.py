@@ -174,9 +174,10 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 
 
 def _register_training_commands() -> None:
-    from mleditor import cli_training
+    from mleditor import cli_serve, cli_training
 
     cli_training.register(app)
+    cli_serve.register(app)
 
 
 _register_training_commands()

@@ -1,0 +1,166 @@
+"""`mleditor serve`, `mleditor keys` and `mleditor profiles`: run the API and page, manage who may call it.
+
+Server libraries are imported inside the commands, so `mleditor predict` starts as fast as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mleditor.errors import InvalidInputError, MissingExtraError, require_extra
+
+if TYPE_CHECKING:
+    from mleditor.serve.settings import ServeSettings
+    from mleditor.serve.store import Store
+
+out = Console()
+err = Console(stderr=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", no_args_is_help=True)
+profiles_app = typer.Typer(help="Set user profiles that the server's gather step reads.", no_args_is_help=True)
+
+
+def _config_option() -> Optional[Path]:
+    return typer.Option(None, "--config", "-c", help="TOML settings file with a 'serve' table (default: $MLEDITOR_SERVE_CONFIG).")
+
+
+def _store_option() -> Optional[str]:
+    return typer.Option(None, "--store", help="SQLite store (default: store_path from the settings, mleditor.db).")
+
+
+def _open_store(store: Optional[str]) -> Store:
+    from mleditor.serve.settings import load_settings
+    from mleditor.serve.store import Store
+
+    return Store(store or load_settings().store_path)
+
+
+def serve(
+    host: Optional[str] = typer.Option(None, "--host", help="Interface to listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", "-p", help="TCP port (default 8000)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes, each with its own model."),
+    config: Optional[Path] = _config_option(),
+    engine: str = typer.Option("local", "--engine", help="local (uvicorn) or ray (Ray Serve; extra 'ray')."),
+) -> None:
+    """Run the JSON API, the page and the operations endpoints (/healthz, /readyz, /metrics)."""
+    from mleditor.serve.settings import load_settings
+
+    flags = {"host": host, "port": port, "workers": workers}
+    settings = dataclasses.replace(load_settings(config), **{k: v for k, v in flags.items() if v is not None})
+    if engine == "ray":
+        _run_ray(settings)
+    elif engine == "local":
+        _run_uvicorn(settings)
+    else:
+        raise InvalidInputError(f"unknown engine {engine!r}; choose local or ray")
+
+
+def _run_uvicorn(settings: ServeSettings) -> None:
+    import uvicorn
+
+    from mleditor.serve.logs import configure_logging
+    from mleditor.serve.settings import settings_to_env
+
+    configure_logging(settings.log_level)
+    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
+                   log_level=settings.log_level, timeout_graceful_shutdown=max(1, round(settings.graceful_timeout_s)))
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with a signal
+    # status; a drained, orderly shutdown is a success, so it exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    if settings.workers == 1:
+        from mleditor.serve.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Worker processes rebuild the app from the environment: pass every setting down explicitly.
+    os.environ.pop("MLEDITOR_SERVE_CONFIG", None)
+    os.environ.update(settings_to_env(settings))
+    uvicorn.run("mleditor.serve.app:app_from_env", factory=True, workers=settings.workers, **options)
+
+
+def _run_ray(settings: ServeSettings) -> None:
+    require_extra("ray", "ray")
+    import importlib
+
+    try:
+        ray_engine = importlib.import_module("mleditor.serve.ray_engine")
+    except ModuleNotFoundError as exc:
+        if exc.name != "mleditor.serve.ray_engine":
+            raise
+        raise MissingExtraError("--engine ray needs mleditor.serve.ray_engine, which this installation does not "
+                                "have; use --engine local") from None
+    ray_engine.run(settings)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. demo-app."),
+    scopes: str = typer.Option("v1,v2,v3", "--scopes", help="Model versions the key may call, e.g. v1,v2."),
+    store: Optional[str] = _store_option(),
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from mleditor.serve.auth import create_api_key
+
+    key = create_api_key(_open_store(store), name, scopes)
+    sys.stdout.write(key + "\n")
+    err.print("Keep this key: it is shown only once. Send it as 'Authorization: Bearer <key>'.")
+
+
+@keys_app.command("list")
+def keys_list(store: Optional[str] = _store_option(),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the keys (ids, names, scopes, dates; never the secrets)."""
+    from mleditor.serve.auth import list_api_keys
+
+    keys = list_api_keys(_open_store(store))
+    if as_json:
+        sys.stdout.write(json.dumps([dataclasses.asdict(k) for k in keys], indent=2) + "\n")
+        return
+    table = Table("key id", "name", "scopes", "created", "revoked")
+    for key in keys:
+        table.add_row(key.key_id, key.name, ",".join(key.scopes), key.created, key.revoked or "-")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after mle_)."),
+                store: Optional[str] = _store_option()) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    from mleditor.serve.auth import revoke_api_key
+
+    revoke_api_key(_open_store(store), key_id)
+    err.print(f"revoked {key_id}")
+
+
+@profiles_app.command("set")
+def profiles_set(
+    user_id: str = typer.Argument(..., help="The user id clients send as user_id."),
+    questions: int = typer.Option(0, "--questions", help="How many questions the user asked."),
+    median_score: Optional[float] = typer.Option(None, "--median-score", help="Median score of their questions."),
+    preferred_version: Optional[str] = typer.Option(None, "--preferred-version", help="v1, v2 or v3."),
+    store: Optional[str] = _store_option(),
+) -> None:
+    """Create or replace a user's profile."""
+    from mleditor.serve.profiles import upsert_profile
+
+    profile = upsert_profile(_open_store(store), user_id, questions, median_score, preferred_version)
+    err.print(f"profile {profile.user_id}: {profile.questions_asked} questions, median score "
+              f"{profile.median_score if profile.median_score is not None else '-'}, "
+              f"prefers {profile.preferred_version or '-'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add serve, keys and profiles to the `mleditor` command."""
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(profiles_app, name="profiles")

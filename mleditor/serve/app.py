@@ -1,0 +1,229 @@
+"""The ASGI app: `POST /predict/{model}`, the pages, and the operations endpoints, around a PredictionService.
+
+    app = create_app(ServeSettings())                  # loads the model and opens the store
+    app = create_app(settings, service=my_service)      # or wraps a service built elsewhere (tests, Ray)
+
+Every error is JSON `{"error": "<what went wrong and what to do>", "request_id": ...}` with the
+status that fits; nothing a client sends can produce a 5xx or a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Path, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from mleditor.core.pipeline import PermissionDeniedError, PredictRequest
+from mleditor.core.registry import MODEL_VERSIONS
+from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
+from mleditor.errors import MLEditorError
+from mleditor.serve.batching import BatcherClosedError
+from mleditor.serve.http_errors import describe_validation_errors, error_body, http_failure
+from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mleditor.serve.middleware import BodyGuardMiddleware, BodyRejected, RequestContextMiddleware
+from mleditor.serve.pages import add_page_routes
+from mleditor.serve.service import PredictionService
+from mleditor.serve.settings import ServeSettings, load_settings
+
+
+class QuestionIn(BaseModel):
+    """A question to score. Limits apply after Unicode normalization; HTML bodies are converted to Markdown."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"title": "How do I stop my bottles from gushing?", "body": "I prime with 120 g of sugar..."}]
+    })
+    title: str = Field(description=f"The question's title (up to {MAX_TITLE_CHARS} characters).")
+    body: str = Field(description=f"The question's body, Markdown or HTML (up to {MAX_BODY_CHARS:,} characters).")
+    user_id: str | None = Field(None, max_length=128, description="Optional: whose profile to gather.")
+
+
+class RecommendationOut(BaseModel):
+    """One suggested edit."""
+
+    feature: str
+    message: str
+    current: float
+    typical: float
+    gain: float | None = Field(description="Estimated score gain (v3); null for v1's rules.")
+
+
+class PredictionOut(BaseModel):
+    """The score, its meaning in words, the edits to make, and how the answer was made."""
+
+    score: float = Field(ge=0, le=1, description="Calibrated probability that the question is well received.")
+    label: str
+    confidence: str = Field(description="The score and its caveats, in words.")
+    recommendations: list[RecommendationOut] = Field(description="Edits, best first (v1 and v3; v2 has none).")
+    model_version: str
+    model_id: str
+    request_id: str
+    timings_ms: dict[str, float] = Field(description="Milliseconds spent in each pipeline step.")
+    cached: bool = Field(description="True when the result came from the cache of repeated questions.")
+
+
+class ErrorOut(BaseModel):
+    """Every error answer."""
+
+    error: str = Field(description="What went wrong and what to do about it.")
+    request_id: str | None = None
+
+
+def _error_doc(text: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": text}
+
+
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error_doc("The request is malformed at the HTTP level (e.g. a bad Content-Length)."),
+    401: _error_doc("No API key (anonymous access is off) or an unknown, revoked or mistyped key."),
+    403: _error_doc("The API key may not call this model version."),
+    404: _error_doc("Unknown model version; use v1, v2 or v3."),
+    408: _error_doc("The body did not arrive in time."),
+    413: _error_doc("The body is larger than max_request_bytes."),
+    415: _error_doc("The body is not JSON."),
+    422: _error_doc("Malformed JSON, wrong types, missing fields, empty or too long text."),
+    429: _error_doc("Too many requests for this key or client; see the Retry-After header."),
+    500: _error_doc("The model produced an invalid score (the incident is logged with the request id)."),
+    503: _error_doc("The server is shutting down, or the key and profile store does not answer."),
+}
+
+bearer_auth = HTTPBearer(auto_error=False, description="`Authorization: Bearer mle_<key id>_<secret>`")
+header_auth = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: mle_<key id>_<secret>`")
+
+
+def api_key_from_headers(request: Request) -> str | None:
+    """The caller's key from X-API-Key or `Authorization: Bearer`; None when neither is sent."""
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key.strip()
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise PermissionDeniedError("send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", status=401)
+    return token.strip()
+
+
+def client_address(request: Request) -> str:
+    """The client's IP (the rate-limit key for anonymous callers)."""
+    return request.client.host if request.client else "-"
+
+
+def create_app(settings: ServeSettings, service: PredictionService | None = None) -> FastAPI:
+    """The FastAPI app; builds a PredictionService from `settings` unless one is given (and closes it on shutdown)."""
+    if service is None:
+        service = PredictionService.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        yield
+        # uvicorn runs this after in-flight requests finished (or graceful_timeout_s passed).
+        await service.close()
+
+    app = FastAPI(
+        title="ML Editor",
+        summary="How likely is a question to be well received, and what edits would help?",
+        description="`POST /predict/{model}` scores a question with model version v1 (rules), v2 (learned score) "
+                    "or v3 (score + model advice). Send an API key as `Authorization: Bearer <key>` or "
+                    "`X-API-Key` unless anonymous access is on. The page at `/` does the same in a browser.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.add_middleware(BodyGuardMiddleware, metrics=service.metrics, max_bytes=settings.max_request_bytes,
+                       timeout_s=settings.body_timeout_s)
+    app.add_middleware(RequestContextMiddleware, metrics=service.metrics)  # added last = outermost
+    _add_error_handlers(app, service)
+    _add_api_routes(app, service, settings)
+    add_page_routes(app, service)
+    return app
+
+
+def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
+    # With anonymous access on, a key is optional: the empty requirement says so in the OpenAPI document.
+    optional_auth = {"security": [{}]} if settings.anonymous_enabled else None
+
+    @app.post("/predict/{model}", response_model=PredictionOut, responses=PREDICT_ERRORS, tags=["predict"],
+              summary="Score a question and recommend edits",
+              dependencies=[Security(bearer_auth), Security(header_auth)], openapi_extra=optional_auth)
+    async def predict(
+        question: QuestionIn, request: Request,
+        model: Annotated[str, Path(description="Model version: v1, v2 or v3.",
+                                   json_schema_extra={"enum": list(MODEL_VERSIONS)})],
+    ) -> Response:
+        """Run the six pipeline steps on the question; repeated questions are answered from a cache."""
+        if model not in MODEL_VERSIONS:
+            raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+        result = await service.predict(
+            PredictRequest(question.title, question.body, model, api_key_from_headers(request), question.user_id,
+                           request.state.request_id),
+            client=client_address(request),
+        )
+        return JSONResponse(result.to_dict(), headers={"X-Cache": "hit" if result.cached else "miss"})
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The model is loaded and the store answers",
+             responses={503: {"description": "Not ready; `reason` says why."}})
+    async def readyz() -> JSONResponse:
+        ready, reason = service.ready()
+        return JSONResponse({"status": "ready" if ready else "not ready", "reason": reason},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+def _add_error_handlers(app: FastAPI, service: PredictionService) -> None:
+    errors = service.metrics.errors
+
+    def answer(request: Request, status: int, kind: str, message: str,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+        errors.labels(kind).inc()
+        return JSONResponse(error_body(message, request.state.request_id), status_code=status, headers=headers)
+
+    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+        failure = http_failure(exc)
+        return answer(request, failure.status, failure.kind, str(exc), failure.headers)
+
+    app.add_exception_handler(MLEditorError, service_error)
+    app.add_exception_handler(BatcherClosedError, service_error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return answer(request, 422, "invalid_request", describe_validation_errors(exc.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        kind = exc.kind if isinstance(exc, BodyRejected) else f"http_{exc.status_code}"
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words
+            return answer(request, 422, "invalid_request", "the body could not be read as JSON (is it UTF-8 text?); "
+                          'send {"title": "...", "body": "..."}')
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"nothing at {request.url.path[:80]}; the API is POST /predict/v1|v2|v3 (see /docs), the page is /"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path[:80]}; see /docs"
+        return answer(request, exc.status_code, kind, message, dict(exc.headers or {}))
+
+
+def app_from_env() -> FastAPI:
+    """The factory for `uvicorn --factory` and worker processes: settings from $MLEDITOR_SERVE_CONFIG and env."""
+    from mleditor.serve.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,171 @@
+"""Micro-batching: concurrent requests share one model call (step 4 of the server's pipeline).
+
+A request submits its rows (v2: one, v3: the question plus its counterfactuals) and awaits its
+scores. A worker task collects waiting requests until `max_batch_size` rows are waiting or
+`max_wait_ms` has passed since the oldest one arrived, pads their n-gram ids to a common width,
+scores them in ONE call on a worker thread (the event loop keeps accepting meanwhile), and hands
+each request its own slice. Batches run one after another: while one is scored the next fills up.
+
+The worker exists only while there is work, and everything loop-bound is created on the loop that
+submits, so one batcher serves uvicorn, a Ray Serve replica, or a test client's event loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BatchCallback = Callable[[int, float], None]
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher is shutting down and takes no new work (the server answers 503)."""
+
+
+@dataclass
+class _Pending:
+    ngram_ids: np.ndarray
+    dense: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    arrived: float
+
+    @property
+    def rows(self) -> int:
+        return len(self.dense)
+
+
+class MicroBatcher:
+    """Groups concurrent `submit` calls into one call of `score_fn(ngram_ids [B, L], dense [B, D]) -> [B]`."""
+
+    def __init__(self, score_fn: ScoreFn, max_batch_size: int = 32, max_wait_ms: float = 2.0,
+                 on_batch: BatchCallback | None = None) -> None:
+        if max_batch_size < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch_size must be >= 1 and max_wait_ms >= 0; got {max_batch_size}, {max_wait_ms}")
+        self.score_fn = score_fn
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.on_batch = on_batch  # called with (rows, seconds) after each model call, e.g. for metrics
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Pending] = deque()
+        self._rows_waiting = 0
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def submit(self, ngram_ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Score `dense` [n, D] rows (with their `ngram_ids` [n, L]) in the next batch; return n scores."""
+        if self._closed:
+            raise BatcherClosedError("the server is shutting down; retry on another instance")
+        if len(dense) == 0:
+            return np.zeros(0, dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
+        assert self._wakeup is not None
+        pending = _Pending(ngram_ids, dense, loop.create_future(), loop.time())
+        self._queue.append(pending)
+        self._rows_waiting += pending.rows
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._run())
+        elif self._rows_waiting >= self.max_batch_size:
+            self._wakeup.set()
+        return await pending.future
+
+    def start(self) -> None:
+        """Accept work again after `close` (an app's lifespan can start and stop more than once)."""
+        self._closed = False
+
+    async def close(self) -> None:
+        """Take no new work, score everything already waiting at once, and return when it is done."""
+        self._closed = True
+        if self._wakeup is not None:
+            self._wakeup.set()
+        worker = self._worker
+        if worker is not None and not worker.done() and self._loop is asyncio.get_running_loop():
+            await worker
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start afresh on a new event loop; work queued on a previous (finished) loop cannot be resumed."""
+        self._loop = loop
+        self._queue.clear()
+        self._rows_waiting = 0
+        self._wakeup = asyncio.Event()
+        self._worker = None
+
+    async def _run(self) -> None:
+        """Form and score batches until nothing is waiting, then exit (the next submit starts a new worker)."""
+        while self._queue:
+            await self._wait_for_batch()
+            batch = self._take_batch()
+            await self._score(batch)
+
+    async def _wait_for_batch(self) -> None:
+        assert self._loop is not None and self._wakeup is not None
+        deadline = self._queue[0].arrived + self.max_wait_s
+        while self._rows_waiting < self.max_batch_size and not self._closed:
+            timeout = deadline - self._loop.time()
+            if timeout <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            except asyncio.TimeoutError:
+                return
+
+    def _take_batch(self) -> list[_Pending]:
+        """The oldest requests whose rows fit in max_batch_size (always at least one)."""
+        batch = [self._queue.popleft()]
+        rows = batch[0].rows
+        while self._queue and rows + self._queue[0].rows <= self.max_batch_size:
+            rows += self._queue[0].rows
+            batch.append(self._queue.popleft())
+        self._rows_waiting -= rows
+        return batch
+
+    async def _score(self, batch: list[_Pending]) -> None:
+        batch = [p for p in batch if not p.future.done()]  # skip requests whose client went away
+        if not batch:
+            return
+        ngram_ids, dense = _concatenate(batch)
+        started = time.perf_counter()
+        try:
+            scores = await asyncio.to_thread(self.score_fn, ngram_ids, dense)
+            scores = np.asarray(scores).reshape(-1)
+            if scores.shape[0] != len(dense):
+                raise ValueError(f"the model returned {scores.shape[0]} scores for {len(dense)} rows")
+        except Exception as exc:  # noqa: BLE001 - the batch's requests get the error, the worker goes on
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        finally:
+            if self.on_batch is not None:
+                self.on_batch(len(dense), time.perf_counter() - started)
+        start = 0
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_result(scores[start:start + pending.rows])
+            start += pending.rows
+
+
+def _concatenate(batch: list[_Pending]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the requests' rows; n-gram ids are right-padded with 0 to the widest request."""
+    if len(batch) == 1:
+        return batch[0].ngram_ids, batch[0].dense
+    width = max(max(p.ngram_ids.shape[1] for p in batch), 1)
+    ids = np.zeros((sum(p.rows for p in batch), width), dtype=np.int64)
+    start = 0
+    for pending in batch:
+        ids[start:start + pending.rows, : pending.ngram_ids.shape[1]] = pending.ngram_ids
+        start += pending.rows
+    return ids, np.concatenate([p.dense for p in batch]).astype(np.float32, copy=False)

@@ -1,0 +1,49 @@
+"""User profiles from the store: the pipeline's gather step (step 2) reads them; a missing one is normal."""
+
+from __future__ import annotations
+
+import math
+
+from mleditor.core.pipeline import UserProfile
+from mleditor.core.registry import MODEL_VERSIONS
+from mleditor.errors import InvalidInputError
+from mleditor.serve.store import Store
+
+
+class SqliteProfiles:
+    """The core `ProfileSource` backed by the store's profiles table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get_profile(self, user_id: str) -> UserProfile | None:
+        """The user's profile, or None when the store has none."""
+        rows = self.store.query(
+            "SELECT questions_asked, median_score, preferred_version FROM profiles WHERE user_id = ?", (user_id,)
+        )
+        if not rows:
+            return None
+        questions, median, preferred = rows[0]
+        return UserProfile(user_id, int(questions), None if median is None else float(median), preferred)
+
+
+def upsert_profile(store: Store, user_id: str, questions_asked: int = 0, median_score: float | None = None,
+                   preferred_version: str | None = None) -> UserProfile:
+    """Create or replace a user's profile; InvalidInputError for values that make no sense."""
+    if not user_id.strip():
+        raise InvalidInputError("a profile needs a user id")
+    if questions_asked < 0:
+        raise InvalidInputError(f"questions asked is {questions_asked}; it must be 0 or more")
+    if median_score is not None and not math.isfinite(median_score):
+        raise InvalidInputError(f"median score {median_score} is not a number; give a finite value or none")
+    if preferred_version is not None and preferred_version not in MODEL_VERSIONS:
+        raise InvalidInputError(
+            f"preferred version {preferred_version!r} is unknown; choose one of {', '.join(MODEL_VERSIONS)}"
+        )
+    store.execute(
+        "INSERT INTO profiles (user_id, questions_asked, median_score, preferred_version) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(user_id) DO UPDATE SET questions_asked = excluded.questions_asked, "
+        "median_score = excluded.median_score, preferred_version = excluded.preferred_version",
+        (user_id, questions_asked, median_score, preferred_version),
+    )
+    return UserProfile(user_id, questions_asked, median_score, preferred_version)

@@ -1,0 +1,88 @@
+"""API keys (hashed, scoped per model version, revocable), anonymous mode, and user profiles in the store."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from mleditor.core.pipeline import PermissionDeniedError, UserProfile
+from mleditor.errors import InvalidInputError
+from mleditor.serve.auth import ApiKeyAuthorizer, create_api_key, list_api_keys, revoke_api_key
+from mleditor.serve.profiles import SqliteProfiles, upsert_profile
+from mleditor.serve.store import Store
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store(tmp_path / "keys.db")
+
+
+def denied(authorizer: ApiKeyAuthorizer, key: str | None, version: str) -> int:
+    with pytest.raises(PermissionDeniedError) as info:
+        authorizer.authorize(key, version)
+    return info.value.status
+
+
+def test_a_key_may_call_the_versions_in_its_scopes_and_gets_403_for_the_others(store):
+    key = create_api_key(store, "demo", "v1,v2")
+    authorizer = ApiKeyAuthorizer(store, anonymous_enabled=False)
+    assert authorizer.authorize(key, "v1").scopes == {"v1", "v2"}
+    assert authorizer.authorize(key, "v2").name == key.split("_")[1]
+    assert denied(authorizer, key, "v3") == 403
+
+
+def test_missing_wrong_malformed_and_revoked_keys_get_401(store):
+    key = create_api_key(store, "demo", ["v1"])
+    authorizer = ApiKeyAuthorizer(store, anonymous_enabled=False)
+    assert denied(authorizer, None, "v1") == 401
+    assert denied(authorizer, key[:-2] + "xx", "v1") == 401
+    assert denied(authorizer, "not-a-key", "v1") == 401
+    assert denied(authorizer, "mle_000000000000_secret", "v1") == 401
+    revoke_api_key(store, key.split("_")[1])
+    assert denied(authorizer, key, "v1") == 401
+
+
+def test_anonymous_callers_get_the_anonymous_scopes_but_a_wrong_key_is_still_refused(store):
+    authorizer = ApiKeyAuthorizer(store, anonymous_enabled=True, anonymous_scopes=("v1", "v2"))
+    assert authorizer.authorize(None, "v2").name == "anonymous"
+    assert denied(authorizer, None, "v3") == 401  # a key would help: authenticate
+    assert denied(authorizer, "mle_abc_wrong", "v1") == 401
+
+
+def test_only_a_hash_of_the_secret_is_stored_and_the_list_shows_no_secret(store, tmp_path):
+    key = create_api_key(store, "demo", "v3")
+    secret = key.split("_", 2)[2]
+    raw = sqlite3.connect(tmp_path / "keys.db").execute("SELECT * FROM api_keys").fetchall()
+    assert secret not in repr(raw) and key not in repr(raw)
+    [info] = list_api_keys(store)
+    assert (info.name, info.scopes, info.revoked) == ("demo", ("v3",), None)
+    assert secret not in repr(info)
+
+
+def test_keys_with_unknown_scopes_no_name_or_revoking_twice_are_refused(store):
+    with pytest.raises(InvalidInputError, match="v7"):
+        create_api_key(store, "demo", "v1,v7")
+    with pytest.raises(InvalidInputError, match="name"):
+        create_api_key(store, " ", "v1")
+    key_id = create_api_key(store, "demo", "v1").split("_")[1]
+    revoke_api_key(store, key_id)
+    with pytest.raises(InvalidInputError, match="no active key"):
+        revoke_api_key(store, key_id)
+
+
+def test_a_missing_profile_is_none_and_an_upserted_one_is_read_back(store):
+    profiles = SqliteProfiles(store)
+    assert profiles.get_profile("nobody") is None
+    upsert_profile(store, "42", questions_asked=3, median_score=1.5, preferred_version="v2")
+    upsert_profile(store, "42", questions_asked=4, median_score=2.0, preferred_version="v3")
+    assert profiles.get_profile("42") == UserProfile("42", 4, 2.0, "v3")
+    with pytest.raises(InvalidInputError, match="preferred version"):
+        upsert_profile(store, "42", preferred_version="v9")
+
+
+def test_the_store_answers_ping_until_it_is_closed(store):
+    store.ping()
+    store.close()
+    with pytest.raises(Exception, match="does not answer"):
+        store.ping()
