@@ -77,15 +77,20 @@ def _run_uvicorn(settings: ServeSettings) -> None:
     # status; a drained, orderly shutdown is a success, so it exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    # With a prediction store configured, the hybrid door answers first (stored, else live + write-back).
+    factory = "mleditor.hybrid:hybrid_app_from_env" if settings.hybrid_store else "mleditor.serve.app:app_from_env"
     if settings.workers == 1:
-        from mleditor.serve.app import create_app
+        if settings.hybrid_store:
+            from mleditor.hybrid import create_hybrid_app as build
+        else:
+            from mleditor.serve.app import create_app as build
 
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(build(settings), **options)
         return
     # Worker processes rebuild the app from the environment: pass every setting down explicitly.
     os.environ.pop("MLEDITOR_SERVE_CONFIG", None)
     os.environ.update(settings_to_env(settings))
-    uvicorn.run("mleditor.serve.app:app_from_env", factory=True, workers=settings.workers, **options)
+    uvicorn.run(factory, factory=True, workers=settings.workers, **options)
 
 
 def _run_ray(settings: ServeSettings) -> None:

@@ -208,15 +208,19 @@ def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirecto
 SHORT_QUESTION_WORDS = 20
 
 
+def describe_label(score: float) -> str:
+    """The score in words."""
+    if score >= 0.6:
+        return "likely well received"
+    if score <= 0.4:
+        return "unlikely to be well received"
+    return "could go either way"
+
+
 def describe_confidence(prediction: Prediction, features: Features) -> tuple[str, str]:
     """A label and the confidence in words, with the caveats that apply to this question."""
     score = prediction.score
-    if score >= 0.6:
-        label = "likely well received"
-    elif score <= 0.4:
-        label = "unlikely to be well received"
-    else:
-        label = "could go either way"
+    label = describe_label(score)
     text = f"{label} ({score:.2f})"
     if features.dense_dict()["body_words"] < SHORT_QUESTION_WORDS:
         text += "; the model is less sure for very short questions"

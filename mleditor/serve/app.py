@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +66,8 @@ class PredictionOut(BaseModel):
     request_id: str
     timings_ms: dict[str, float] = Field(description="Milliseconds spent in each pipeline step.")
     cached: bool = Field(description="True when the result came from the cache of repeated questions.")
+    source: str = Field("live", description='"live" (computed now) or "precomputed" (a stored prediction).')
+    computed_at: str | None = Field(None, description="When a precomputed prediction was computed.")
 
 
 class ErrorOut(BaseModel):
@@ -116,10 +118,23 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-def create_app(settings: ServeSettings, service: PredictionService | None = None) -> FastAPI:
-    """The FastAPI app; builds a PredictionService from `settings` unless one is given (and closes it on shutdown)."""
+class Front(Protocol):
+    """What answers `POST /predict`: the service itself, or a layer over it (the hybrid door)."""
+
+    async def predict(self, request: PredictRequest, client: str = "-") -> Any: ...
+
+
+def create_app(settings: ServeSettings, service: PredictionService | None = None,
+               front: Front | None = None) -> FastAPI:
+    """The FastAPI app; builds a PredictionService from `settings` unless one is given (and closes it on shutdown).
+
+    `front`, when given, answers `POST /predict` in the service's place (e.g. a hybrid layer that
+    looks up stored predictions first); if it has `stored(site, question_id, version)`, the app also
+    serves `GET /predictions/{site}/{question_id}`.
+    """
     if service is None:
         service = PredictionService.from_settings(settings)
+    front = front or service
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -127,6 +142,8 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
         yield
         # uvicorn runs this after in-flight requests finished (or graceful_timeout_s passed).
         await service.close()
+        if front is not service and hasattr(front, "close"):
+            await front.close()
 
     app = FastAPI(
         title="ML Editor",
@@ -143,12 +160,14 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
                        timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)  # added last = outermost
     _add_error_handlers(app, service)
-    _add_api_routes(app, service, settings)
+    _add_api_routes(app, service, front, settings)
+    if hasattr(front, "stored"):
+        _add_stored_route(app, front)
     add_page_routes(app, service)
     return app
 
 
-def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
+def _add_api_routes(app: FastAPI, service: PredictionService, front: Front, settings: ServeSettings) -> None:
     # With anonymous access on, a key is optional: the empty requirement says so in the OpenAPI document.
     optional_auth = {"security": [{}]} if settings.anonymous_enabled else None
 
@@ -163,7 +182,7 @@ def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSet
         """Run the six pipeline steps on the question; repeated questions are answered from a cache."""
         if model not in MODEL_VERSIONS:
             raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
-        result = await service.predict(
+        result = await front.predict(
             PredictRequest(question.title, question.body, model, api_key_from_headers(request), question.user_id,
                            request.state.request_id),
             client=client_address(request),
@@ -185,6 +204,32 @@ def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSet
              responses={200: {"content": {"text/plain": {}}}})
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+class StoredPredictionOut(BaseModel):
+    """A prediction computed earlier (by a batch job or a live request) and stored."""
+
+    score: float = Field(ge=0, le=1)
+    model_version: str
+    model_id: str
+    recommendations: list[RecommendationOut]
+    content_hash: str
+    computed_at: str
+
+
+def _add_stored_route(app: FastAPI, front: Any) -> None:
+    @app.get("/predictions/{site}/{question_id}", response_model=StoredPredictionOut, tags=["predict"],
+             summary="A stored prediction by question id", responses={404: {"model": ErrorOut}})
+    async def stored_prediction(site: str, question_id: int, model: str = "v3") -> JSONResponse:
+        """The prediction a batch job (or an earlier live request) stored for this question."""
+        if model not in MODEL_VERSIONS:
+            raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+        found = await front.stored(site, question_id, model)
+        if found is None:
+            raise HTTPException(404, f"no stored {model} prediction for question {question_id} of site {site[:60]!r}; "
+                                     "run `mleditor batch run` or POST /predict")
+        return JSONResponse({**found.prediction.to_dict(), "content_hash": found.content_hash,
+                             "computed_at": found.created.isoformat()})
 
 
 def _add_error_handlers(app: FastAPI, service: PredictionService) -> None:

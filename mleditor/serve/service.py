@@ -56,7 +56,7 @@ class ServedResult(PipelineResult):
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer: the pipeline result plus `cached`."""
-        return {**super().to_dict(), "cached": self.cached}
+        return {**super().to_dict(), "cached": self.cached, "source": "live"}
 
 
 class PredictionService:

@@ -43,6 +43,8 @@ class ServeSettings:
     body_timeout_s: float = 30.0  # a client that stalls this long while sending its body gets 408
     log_level: str = "info"
     graceful_timeout_s: float = 10.0  # how long shutdown waits for in-flight requests
+    hybrid_store: str | None = None  # prediction store URL (sqlite:///… or postgresql://…): serve stored predictions first
+    hybrid_ttl_s: float = 7 * 24 * 3600.0  # a stored prediction older than this is recomputed live
 
     def __post_init__(self) -> None:
         _check_settings(self)
@@ -61,6 +63,7 @@ def _check_settings(s: ServeSettings) -> None:
         "max_request_bytes": s.max_request_bytes < 1 and "at least 1",
         "body_timeout_s": s.body_timeout_s <= 0 and "more than 0 seconds",
         "graceful_timeout_s": s.graceful_timeout_s < 0 and "0 or more seconds",
+        "hybrid_ttl_s": s.hybrid_ttl_s <= 0 and "more than 0 seconds",
         "log_level": s.log_level not in LOG_LEVELS and f"one of {', '.join(LOG_LEVELS)}",
         "anonymous_scopes": not set(s.anonymous_scopes) <= set(MODEL_VERSIONS)
         and f"model versions among {', '.join(MODEL_VERSIONS)}",
@@ -125,7 +128,7 @@ def _convert(key: str, raw: Any, source: str) -> Any:
     """Turn a TOML value or an environment string into the field's type; refuse what does not fit."""
     default = _FIELDS[key].default
     try:
-        if key == "model":
+        if key in ("model", "hybrid_store"):
             return None if raw in ("", None) else str(raw)
         if isinstance(default, bool):
             return _to_bool(raw)
