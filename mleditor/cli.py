@@ -173,14 +173,15 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     out.print(table)
 
 
-def _register_training_commands() -> None:
-    from mleditor import cli_serve, cli_training
+def _register_door_commands() -> None:
+    from mleditor import cli_batch, cli_serve, cli_training
 
     cli_training.register(app)
     cli_serve.register(app)
+    cli_batch.register(app)
 
 
-_register_training_commands()
+_register_door_commands()
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ counted and dropped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -194,15 +193,10 @@ class BatchStoreLookup:
         return self._stored(self.store.get_prediction(site, question_id, version))
 
     def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
-        from mleditor.batch.store import PredictionRecord
+        from mleditor.batch.scoring import prediction_record
 
-        gains = [rec.gain for rec in prediction.recommendations if rec.gain is not None]
-        self.store.upsert([PredictionRecord(
-            site=self.LIVE_SITE, question_id=int(content_hash[:15], 16), model_version=prediction.model_version,
-            model_id=prediction.model_id, content_hash=content_hash, score=prediction.score,
-            best_gain=max(gains, default=0.0),
-            recommendations=json.dumps([rec.to_dict() for rec in prediction.recommendations]), title=title[:300],
-        )])
+        question_id = int(content_hash[:15], 16)
+        self.store.upsert([prediction_record(self.LIVE_SITE, question_id, title, content_hash, prediction)])
 
     @staticmethod
     def _stored(record: Any) -> StoredPrediction | None:

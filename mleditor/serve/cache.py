@@ -7,20 +7,18 @@ entry. All calls happen on one event loop, so no lock is needed.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from mleditor.core.features import normalize, normalize_title
+from mleditor.core.stored import content_hash
 
 CacheKey = tuple[str, str, str]
 V = TypeVar("V")
 
 
 def cache_key(model_id: str, version: str, title: str, body: str) -> CacheKey:
-    """(model id, version, SHA-256 of normalized title + NUL + normalized body)."""
-    text = normalize_title(title) + "\0" + normalize(body)
-    return model_id, version, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """(model id, version, content hash of the normalized title and body)."""
+    return model_id, version, content_hash(title, body)
 
 
 class PredictionCache(Generic[V]):

@@ -1,0 +1,292 @@
+"""A batch job: read the inputs in chunks, score them across all cores, commit each chunk with the job's progress.
+
+Resumable: a chunk's predictions, its rejects and the job's new position (`rows_read`) commit in one
+transaction, and chunks commit in input order, so everything before `rows_read` is stored and
+nothing after it is. A job that dies (killed, crashed, machine lost) is resumed by the next run with
+the same inputs and model: it skips the first `rows_read` rows without scoring them.
+
+Incremental: before a chunk goes to the workers, the stored (content hash, model id) of its
+questions are looked up in one query; a question whose normalized title and body and model are
+unchanged costs a hash here and never reaches a worker (a chunk left empty never starts one).
+
+The engine only maps chunks to results (`ChunkExecutor`): in this process (`workers=1`), in a pool of
+processes (the local engine), or on Ray Data (`mleditor.batch.ray_engine`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from mleditor.batch.inputs import count_rows, digest, inputs_fingerprint, iter_rows, parse_inputs
+from mleditor.batch.scoring import ChunkScorer, InputRow, prepare_row
+from mleditor.batch.store import (
+    JOB_COMPLETED, JOB_FAILED, JOB_INTERRUPTED, JOB_RUNNING, ChunkResult, JobRecord, PredictionStore, RejectRecord,
+    utc_now,
+)
+from mleditor.core.prediction import check_version
+from mleditor.core.registry import ModelDirectory, load_model_directory, resolve_model
+from mleditor.core.validation import InputLimits
+from mleditor.errors import InvalidInputError, MLEditorError
+
+ENGINES = ("local", "ray")
+STALE_AFTER_S = 600  # a running job on another host with no commit for this long is taken as dead
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to score, with which model, and how."""
+
+    inputs: tuple[str, ...]
+    model: str | None = None  # model directory or id; None: the shipped default
+    version: str = "v3"
+    chunk_size: int = 1000
+    workers: int = 0  # scoring processes (Ray: CPUs); 0: all cores
+    engine: str = "local"
+    resume: bool = True
+    allow_truncated: bool = False
+    limits: InputLimits = field(default_factory=InputLimits)
+
+    def checked(self) -> JobSpec:
+        check_version(self.version)
+        if self.engine not in ENGINES:
+            raise InvalidInputError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.chunk_size < 1 or self.workers < 0:
+            raise InvalidInputError("--chunk-size must be >= 1 and --workers >= 0 (0: all cores)")
+        return self
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """How a job ended: its final record, where it resumed from (None for a fresh job) and how long it took."""
+
+    job: JobRecord
+    resumed_from: int | None
+    seconds: float
+
+    @property
+    def questions_per_second(self) -> float:
+        done = self.job.rows_read - (self.resumed_from or 0)
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.job.to_dict(), "resumed_from": self.resumed_from, "seconds": round(self.seconds, 3),
+                "questions_per_second": round(self.questions_per_second, 1)}
+
+
+@dataclass
+class Chunk:
+    """Consecutive input rows: those to score, those rejected on reading, and how many were unchanged."""
+
+    rows: list[InputRow]
+    rejects: list[RejectRecord]
+    skipped: int
+    end: int  # the job's rows_read once this chunk is committed
+
+
+class ChunkExecutor(Protocol):
+    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        """Score chunks, yielding each with its result in input order."""
+
+    def close(self) -> None:
+        """Stop workers."""
+
+
+ProgressFn = Callable[[JobRecord, "int | None"], None]
+
+
+def run_batch_job(spec: JobSpec, store: PredictionStore, on_progress: ProgressFn | None = None,
+                  on_warning: Callable[[str], None] | None = None) -> JobSummary:
+    """Run (or resume) a job to the end; the store holds every chunk committed even if it fails."""
+    spec = spec.checked()
+    model = resolve_model(spec.model)
+    sources = parse_inputs(spec.inputs)
+    fingerprint = digest({"inputs": inputs_fingerprint(sources, store), "model_id": model.model_id,
+                          "version": spec.version})
+    job, resumed_from = _start_or_resume(store, spec, model, fingerprint)
+    started = time.perf_counter()
+    executor: ChunkExecutor | None = None
+    try:
+        total = count_rows(sources, store)
+        executor = _make_executor(spec, model)
+        rows = iter_rows(sources, store, allow_truncated=spec.allow_truncated, on_warning=on_warning)
+        chunks = _chunks(itertools.islice(rows, job.rows_read, None), spec, store, model.model_id)
+        for chunk, result in executor.map_chunks(chunks):
+            result.rejects.extend(chunk.rejects)
+            result.skipped += chunk.skipped
+            job = store.commit_chunk(job.job_id, result, chunk.end)
+            if on_progress is not None:
+                on_progress(job, total)
+        job = store.finish_job(job.job_id, JOB_COMPLETED)
+    except KeyboardInterrupt:
+        _record_end(store, job.job_id, JOB_INTERRUPTED, "interrupted; run the same command again to resume")
+        raise
+    except BaseException as exc:
+        _record_end(store, job.job_id, JOB_FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        if executor is not None:
+            executor.close()
+    return JobSummary(job, resumed_from, time.perf_counter() - started)
+
+
+def _record_end(store: PredictionStore, job_id: str, status: str, error: str) -> None:
+    """Mark the job failed or interrupted; if the store itself is what failed, the original error matters more."""
+    try:
+        store.finish_job(job_id, status, error)
+    except MLEditorError:
+        pass
+
+
+def _start_or_resume(store: PredictionStore, spec: JobSpec, model: ModelDirectory,
+                     fingerprint: str) -> tuple[JobRecord, int | None]:
+    host, pid = socket.gethostname(), os.getpid()
+    previous = store.find_unfinished_job(fingerprint) if spec.resume else None
+    if previous is not None:
+        if previous.status == JOB_RUNNING and _still_running(previous, host):
+            raise InvalidInputError(
+                f"job {previous.job_id} with the same inputs and model is still running (pid {previous.pid} on "
+                f"{previous.host}); wait for it, or pass --no-resume to start another job"
+            )
+        return store.claim_job(previous.job_id, host, pid), previous.rows_read
+    now = utc_now()
+    job = JobRecord(job_id=uuid.uuid4().hex[:16], fingerprint=fingerprint, model_id=model.model_id,
+                    model_version=spec.version, inputs=list(spec.inputs), engine=spec.engine, status=JOB_RUNNING,
+                    host=host, pid=pid, started_at=now, updated_at=now)
+    return store.create_job(job), None
+
+
+def _still_running(job: JobRecord, host: str) -> bool:
+    if job.host == host:
+        if job.pid == os.getpid():
+            return False
+        try:
+            os.kill(job.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    updated = datetime.fromisoformat(job.updated_at)
+    return (datetime.now(timezone.utc) - updated).total_seconds() < STALE_AFTER_S
+
+
+def _chunks(rows: Iterator[InputRow | RejectRecord], spec: JobSpec, store: PredictionStore,
+            model_id: str) -> Iterator[Chunk]:
+    while True:
+        batch = list(itertools.islice(rows, spec.chunk_size))
+        if not batch:
+            return
+        scorable = [row for row in batch if isinstance(row, InputRow)]
+        known = store.known_hashes([row.key for row in scorable], spec.version)
+        changed = [row for row in scorable if not _unchanged(row, known.get(row.key), model_id, spec.limits)]
+        rejects = [row for row in batch if isinstance(row, RejectRecord)]
+        yield Chunk(changed, rejects, len(scorable) - len(changed), batch[-1].ordinal + 1)
+
+
+def _unchanged(row: InputRow, stored: tuple[str, str] | None, model_id: str, limits: InputLimits) -> bool:
+    """Whether the stored prediction was made by this model from this very text (a new row costs nothing here)."""
+    if stored is None or stored[1] != model_id:
+        return False
+    try:
+        return prepare_row(row, limits)[2] == stored[0]
+    except InvalidInputError:
+        return False  # the scorer files the reject
+
+
+def _make_executor(spec: JobSpec, model: ModelDirectory) -> ChunkExecutor:
+    if spec.engine == "ray":
+        from mleditor.batch.ray_engine import RayExecutor
+
+        return RayExecutor(model, spec.version, spec.limits, spec.worker_count, spec.chunk_size)
+    if spec.worker_count == 1:
+        return InProcessExecutor(ChunkScorer(model, spec.version, spec.limits))
+    return ProcessPoolChunkExecutor(model, spec.version, spec.limits, spec.worker_count)
+
+
+class InProcessExecutor:
+    """Scores each chunk in this process: no start-up cost, one core."""
+
+    def __init__(self, scorer: ChunkScorer) -> None:
+        self.scorer = scorer
+
+    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        for chunk in chunks:
+            yield chunk, self.scorer(chunk.rows)
+
+    def close(self) -> None:
+        return None
+
+
+class ProcessPoolChunkExecutor:
+    """Scores chunks in `workers` processes, at most two chunks in flight per worker (memory stays flat).
+
+    This process reads the input and writes the store while the workers featurize and score; results
+    come back in input order, so the commits stay a prefix of the input.
+    """
+
+    def __init__(self, model: ModelDirectory, version: str, limits: InputLimits, workers: int) -> None:
+        import multiprocessing
+
+        # spawn, not fork: this process may hold a database connection and threads (the progress bar).
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_worker,
+                                        initargs=(str(model.path), version, limits, os.getpid()))
+        self.in_flight = 2 * workers
+
+    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        pending: deque[tuple[Chunk, Future[ChunkResult]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, self.pool.submit(_score_in_worker, chunk.rows) if chunk.rows else _done()))
+            if len(pending) >= self.in_flight:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER_SCORER: ChunkScorer | None = None  # one per worker process, built by _init_worker
+
+
+def _init_worker(model_path: str, version: str, limits: InputLimits, parent_pid: int) -> None:
+    global _WORKER_SCORER
+    _WORKER_SCORER = ChunkScorer(load_model_directory(Path(model_path)), version, limits)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A killed job must not leave its workers behind: they exit once their parent is gone."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _score_in_worker(rows: Sequence[InputRow]) -> ChunkResult:
+    assert _WORKER_SCORER is not None, "worker not initialized"
+    return _WORKER_SCORER(rows)
+
+
+def _done() -> Future[ChunkResult]:
+    """The result of a chunk with nothing to score, without bothering (or starting) a worker."""
+    future: Future[ChunkResult] = Future()
+    future.set_result(ChunkResult())
+    return future

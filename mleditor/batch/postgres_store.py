@@ -1,0 +1,64 @@
+"""The shared prediction store: a PostgreSQL server (extra `postgres`: psycopg 3).
+
+Choose it when several machines write predictions or several API replicas read them; the tables
+and the SQL are the same as SQLite's (see `mleditor.batch.store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from mleditor.batch.store import SCHEMA, SqlPredictionStore, redact
+from mleditor.errors import DataError, require_extra
+
+_SCHEMA_LOCK = 0x6D6C6564  # "mled": concurrent first runs must not race on CREATE TABLE IF NOT EXISTS
+
+
+class PostgresStore(SqlPredictionStore):
+    """A `postgresql://` store; the tables are created in the connection's current schema when missing."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        require_extra("psycopg", "postgres")
+        import psycopg
+
+        self._errors = psycopg.Error
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise DataError(f"cannot connect to the store {redact(url)}: {_first_line(exc)}; "
+                            "check --store and that the server is running") from None
+        with self._transaction() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
+            for statement in SCHEMA.format(integer="BIGINT", real="DOUBLE PRECISION").split(";"):
+                cursor.execute(statement)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        try:
+            with self._lock, self._conn.transaction(), self._conn.cursor() as cursor:
+                yield cursor
+        except self._errors as exc:
+            raise DataError(f"writing to the store {redact(self.url)} failed: {_first_line(exc)}") from None
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            with self._lock, self._conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return [d.name for d in cursor.description or []], cursor.fetchall()
+        except self._errors as exc:
+            raise DataError(f"reading the store {redact(self.url)} failed: {_first_line(exc)}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,71 @@
+"""The embedded prediction store: one SQLite file in WAL mode (readers never wait for the batch writer).
+
+`synchronous = NORMAL` with WAL keeps every committed chunk through a killed process (only a power
+cut can lose the last commits), which is what resuming needs, at a fraction of FULL's cost. One
+connection per store, shared by a process's threads behind a lock (an API server may read from
+several threads).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mleditor.batch.store import SCHEMA, SqlPredictionStore
+from mleditor.errors import DataError
+
+
+class SqliteStore(SqlPredictionStore):
+    """A `sqlite:///path` store; the file and its folder are created when missing."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.path = url.removeprefix("sqlite:///")
+        if not self.path:
+            raise DataError("the SQLite store URL has no path; use sqlite:///predictions.db")
+        try:
+            if self.path != ":memory:":
+                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            if self.path != ":memory:":
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.executescript(SCHEMA.format(integer="INTEGER", real="REAL"))
+        except (sqlite3.Error, OSError) as exc:
+            raise DataError(f"cannot open the store {self.path}: {exc}; check --store") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")  # take the write lock now, not half-way through the chunk
+                yield cursor
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(cursor)
+                raise DataError(f"writing to the store {self.path} failed: {exc}") from None
+            except BaseException:
+                self._rollback(cursor)
+                raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        try:
+            with self._lock:
+                cursor = self._conn.execute(sql, params)
+                return [d[0] for d in cursor.description], cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise DataError(f"reading the store {self.path} failed: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @staticmethod
+    def _rollback(cursor: sqlite3.Cursor) -> None:
+        if cursor.connection.in_transaction:
+            cursor.execute("ROLLBACK")
