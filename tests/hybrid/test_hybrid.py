@@ -144,3 +144,20 @@ async def test_http_answers_say_their_source_and_stored_predictions_are_served_b
     assert first["source"] == "live" and second["source"] == "precomputed"
     assert second["score"] == first["score"]
     assert missing.status_code == 404 and "mleditor batch run" in missing.json()["error"]
+
+
+def test_the_batch_store_serves_as_the_hybrid_lookup(tmp_path):
+    from mleditor.core.prediction import Prediction
+    from mleditor.core.recommend import Recommendation
+    from mleditor.hybrid import BatchStoreLookup
+
+    lookup = BatchStoreLookup.open(f"sqlite:///{tmp_path / 'predictions.db'}")
+    prediction = Prediction(0.42, "v3", "se9-v1", [Recommendation("links", "Link it", 0.0, 1.0, 0.02)])
+    digest = content_hash(TITLE, BODY)
+    assert lookup.find_by_hash("se9-v1", "v3", digest) is None
+    lookup.save(prediction, digest, TITLE)
+    found = lookup.find_by_hash("se9-v1", "v3", digest)
+    assert found.prediction == prediction and found.content_hash == digest
+    assert found.created.tzinfo is not None
+    assert lookup.find_by_hash("se9-v1", "v2", digest) is None
+    assert lookup.find_by_question("_live", int(digest[:15], 16), "v3").prediction.score == 0.42
