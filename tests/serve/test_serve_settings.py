@@ -12,7 +12,7 @@ def test_defaults_match_the_documented_ones():
     s = load_settings(environ={})
     assert (s.host, s.port, s.workers, s.model, s.store_path) == ("127.0.0.1", 8000, 1, None, "mleditor.db")
     assert s.anonymous_enabled and s.anonymous_scopes == ("v1", "v2", "v3")
-    assert (s.max_batch_size, s.max_wait_ms, s.cache_size, s.rate_limit_per_minute) == (32, 2.0, 10_000, 600)
+    assert (s.max_batch_size, s.max_wait_ms, s.cache_size, s.rate_limit_per_minute) == (64, 0.5, 10_000, 600)
     assert (s.max_request_bytes, s.log_level, s.graceful_timeout_s) == (1_048_576, "info", 10.0)
 
 
