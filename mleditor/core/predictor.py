@@ -12,6 +12,7 @@ from mleditor.core.prediction import Prediction, check_version
 from mleditor.core.records import Question
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.scorer import OnnxScorer, pad_ngram_ids
+from mleditor.core.validation import prepare_question
 
 
 class Predictor:
@@ -27,7 +28,8 @@ class Predictor:
         return cls(resolve_model(name_or_path), threads=threads)
 
     def predict(self, question: Question, version: str = "v3") -> Prediction:
-        """Score one question; v3 adds the model's recommendations from one batched call."""
+        """Validate and score one question (an HTML body is converted as every door does); v3 adds advice."""
+        question = prepare_question(question.title, question.body)
         return self.predict_features(featurize(question.title, question.body), version)
 
     def predict_features(self, features: Features, version: str = "v3") -> Prediction:
@@ -38,7 +40,7 @@ class Predictor:
     def predict_many(self, questions: Sequence[Question], version: str = "v2") -> list[Prediction]:
         """Score many questions; v2 runs them through the model in one call."""
         check_version(version)
-        batch = [featurize(q.title, q.body) for q in questions]
+        batch = [featurize(p.title, p.body) for p in (prepare_question(q.title, q.body) for q in questions)]
         if version != "v2" or not batch:
             return [self.predict_features(f, version) for f in batch]
         ids = pad_ngram_ids([f.ngram_ids for f in batch])
