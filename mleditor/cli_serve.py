@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mleditor.errors import InvalidInputError, MissingExtraError, require_extra
+from mleditor.errors import InvalidInputError, require_extra
 
 if TYPE_CHECKING:
     from mleditor.serve.settings import ServeSettings
@@ -50,15 +50,23 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes, each with its own model."),
     config: Optional[Path] = _config_option(),
     engine: str = typer.Option("local", "--engine", help="local (uvicorn) or ray (Ray Serve; extra 'ray')."),
+    min_replicas: Optional[int] = typer.Option(None, "--min-replicas", help="Ray: fewest replicas (default 1)."),
+    max_replicas: Optional[int] = typer.Option(None, "--max-replicas", help="Ray: most replicas (default 2)."),
+    target_ongoing: Optional[float] = typer.Option(None, "--target-ongoing-requests",
+                                                   help="Ray: requests per replica the autoscaler aims for (default 2)."),
 ) -> None:
     """Run the JSON API, the page and the operations endpoints (/healthz, /readyz, /metrics)."""
     from mleditor.serve.settings import load_settings
 
     flags = {"host": host, "port": port, "workers": workers}
     settings = dataclasses.replace(load_settings(config), **{k: v for k, v in flags.items() if v is not None})
+    scaling = {"min_replicas": min_replicas, "max_replicas": max_replicas, "target_ongoing_requests": target_ongoing}
+    scaling = {k: v for k, v in scaling.items() if v is not None}
     if engine == "ray":
-        _run_ray(settings)
+        _run_ray(settings, scaling)
     elif engine == "local":
+        if scaling:
+            raise InvalidInputError(f"--{next(iter(scaling)).replace('_', '-')} applies to --engine ray only")
         _run_uvicorn(settings)
     else:
         raise InvalidInputError(f"unknown engine {engine!r}; choose local or ray")
@@ -93,18 +101,11 @@ def _run_uvicorn(settings: ServeSettings) -> None:
     uvicorn.run(factory, factory=True, workers=settings.workers, **options)
 
 
-def _run_ray(settings: ServeSettings) -> None:
+def _run_ray(settings: ServeSettings, scaling: dict[str, float]) -> None:
     require_extra("ray", "ray")
-    import importlib
+    from mleditor.serve.ray_engine import Autoscaling, run
 
-    try:
-        ray_engine = importlib.import_module("mleditor.serve.ray_engine")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mleditor.serve.ray_engine":
-            raise
-        raise MissingExtraError("--engine ray needs mleditor.serve.ray_engine, which this installation does not "
-                                "have; use --engine local") from None
-    ray_engine.run(settings)
+    run(settings, Autoscaling(**scaling))  # Autoscaling refuses bad values with a one-line InvalidInputError
 
 
 @keys_app.command("create")

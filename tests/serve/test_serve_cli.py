@@ -113,3 +113,11 @@ def _status_for_announced_10_mb_body(base: str) -> int:
                      b"Content-Length: 10485760\r\n\r\n")
         status_line = sock.recv(4096).split(b"\r\n", 1)[0]
     return int(status_line.split()[1])
+
+
+def test_autoscaling_flags_are_checked_and_belong_to_the_ray_engine():
+    local = mleditor("serve", "--max-replicas", "4")
+    assert local.returncode == 2 and "--max-replicas applies to --engine ray only" in local.stderr
+    bad = mleditor("serve", "--engine", "ray", "--min-replicas", "3", "--max-replicas", "2")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "max_replicas" in bad.stderr
+    assert "Traceback" not in local.stderr + bad.stderr
