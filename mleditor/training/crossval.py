@@ -17,7 +17,7 @@ from mleditor.core.dataset import read_dataset
 from mleditor.training.baselines import default_baselines
 from mleditor.training.calibration import apply_platt, fit_platt
 from mleditor.training.metrics import BinaryMetrics, compute_metrics, roc_auc
-from mleditor.training.splits import _unit_interval, label_questions
+from mleditor.training.splits import label_questions, unit_interval
 from mleditor.training.train import TrainConfig, featurize_records, fit_network, network_logits
 
 Progress = Callable[[str, float], None]
@@ -39,7 +39,7 @@ class CrossValidatedRow:
 
 def assign_folds(author_keys: list[str], folds: int, seed: int) -> np.ndarray:
     """Fold of each question by its author's hash: no author is in two folds."""
-    return np.array([min(int(_unit_interval(key, seed) * folds), folds - 1) for key in author_keys])
+    return np.array([min(int(unit_interval(key, seed) * folds), folds - 1) for key in author_keys])
 
 
 def cross_validate(dataset, config: TrainConfig = TrainConfig(), folds: int = 5, with_baselines: bool = True,
@@ -57,7 +57,7 @@ def cross_validate(dataset, config: TrainConfig = TrainConfig(), folds: int = 5,
     authors = [r.author_key for r in records]
     fold_of = assign_folds(authors, folds, split.seed)
     # Inside the training folds, a slice of authors is kept for early stopping and calibration.
-    is_val = np.array([_unit_interval(key, split.seed + 1) < split.val_fraction for key in authors])
+    is_val = np.array([unit_interval(key, split.seed + 1) < split.val_fraction for key in authors])
     texts = [f"{r.title}\n\n{r.body}" for r in records]
 
     predictions: dict[str, np.ndarray] = {}

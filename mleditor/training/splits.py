@@ -61,7 +61,8 @@ def label_questions(records: Sequence[QuestionRecord], mode: str = "site-year", 
     return np.array([int(r.score > group_median[_median_keys(r, mode)]) for r in records], dtype=np.int64)
 
 
-def _unit_interval(key: str, seed: int) -> float:
+def unit_interval(key: str, seed: int) -> float:
+    """A stable pseudo-random number in [0, 1) for `key`: the same key lands in the same split."""
     digest = hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -73,7 +74,7 @@ def assign_splits(records: Sequence[QuestionRecord], config: SplitConfig) -> np.
         if record.site == config.holdout_site:
             splits.append("holdout")
             continue
-        u = _unit_interval(record.author_key, config.seed)
+        u = unit_interval(record.author_key, config.seed)
         if u < config.test_fraction:
             splits.append("test")
         elif u < config.test_fraction + config.val_fraction:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 
 import httpx
@@ -64,3 +69,28 @@ def make_client(settings, make_service) -> Callable[..., httpx.AsyncClient]:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver")
 
     return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(tmp_path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """Run `mleditor serve` on a free port and return it once /healthz answers."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mleditor", "serve", "--port", str(port), *args],
+                              env={**os.environ, "MLEDITOR_SERVE_STORE_PATH": str(tmp_path / "serve.db"), **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).json() == {"status": "ok"}:
+                return server, base
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError(f"the server did not start: {server.communicate()[1][-2000:]}") from None
+            time.sleep(0.1)

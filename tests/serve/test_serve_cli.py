@@ -13,17 +13,12 @@ import time
 
 import httpx
 import pytest
+from serve_fixtures import free_port, start_server
 
 
 def mleditor(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mleditor", *args], capture_output=True, timeout=60,
                           env={**os.environ, **(env or {})}, text=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_keys_are_created_once_listed_without_secrets_and_revoked(tmp_path):
@@ -48,25 +43,6 @@ def test_keys_are_created_once_listed_without_secrets_and_revoked(tmp_path):
 def test_an_unknown_engine_is_a_one_line_error():
     result = mleditor("serve", "--engine", "kubernetes")
     assert result.returncode == 2 and result.stderr.startswith("error: unknown engine") and "Traceback" not in result.stderr
-
-
-def start_server(tmp_path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
-    """Run `mleditor serve` on a free port and return it once /healthz answers."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mleditor", "serve", "--port", str(port), *args],
-                              env={**os.environ, "MLEDITOR_SERVE_STORE_PATH": str(tmp_path / "serve.db"), **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz", timeout=1).json() == {"status": "ok"}:
-                return server, base
-        except httpx.HTTPError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise AssertionError(f"the server did not start: {server.communicate()[1][-2000:]}") from None
-            time.sleep(0.1)
 
 
 def test_serve_starts_refuses_huge_bodies_early_and_finishes_in_flight_requests_on_sigterm(tmp_path):

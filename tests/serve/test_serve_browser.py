@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from serve_fixtures import start_server
 
-BROWSER_DIR = Path(__file__).parent / "browser"
-ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
+BROWSER_DIR = Path(__file__).parents[1] / "browser"
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 
 
 def _missing() -> str | None:
@@ -32,26 +29,6 @@ def _missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"server exited early: {server.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("server did not become healthy in time")
-
-
 @pytest.mark.slow
 def test_v3_page_shows_a_score_and_recommendations_in_a_real_browser(tmp_path):
     missing = _missing()
@@ -59,13 +36,8 @@ def test_v3_page_shows_a_score_and_recommendations_in_a_real_browser(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser test cannot run in CI: {missing}")
         pytest.skip(missing)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLEDITOR_SERVE_STORE_PATH": str(tmp_path / "serve.db")}
-    server = subprocess.Popen([sys.executable, "-m", "mleditor", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    server, url = start_server(tmp_path)
     try:
-        _wait_until_healthy(url, server)
         screenshot = ARTIFACTS / "v3-page.png"
         result = subprocess.run(["node", "page.test.mjs"], cwd=BROWSER_DIR, capture_output=True, timeout=120,
                                 env={**os.environ, "MLEDITOR_URL": url, "SCREENSHOT": str(screenshot)})
