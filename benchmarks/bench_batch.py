@@ -86,7 +86,7 @@ def write_parquet(dump: Path, path: Path) -> int:
 
 def probe_batch(args: argparse.Namespace) -> dict[str, Any]:
     from mleditor.batch.job import JobSpec, run_batch_job
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     spec = JobSpec(inputs=(args.input,), workers=args.workers, chunk_size=args.chunk_size, resume=False)
     watcher = WorkerMemory()
@@ -119,7 +119,7 @@ def probe_profile(args: argparse.Namespace) -> dict[str, Any]:
 
     from mleditor.batch.inputs import iter_rows, parse_inputs
     from mleditor.batch.scoring import ChunkScorer, prepare_row, score_model_inputs
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
     from mleditor.core.features import featurize
     from mleditor.core.pipeline import model_input, postprocess
 

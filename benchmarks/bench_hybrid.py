@@ -20,10 +20,10 @@ from pathlib import Path
 
 from mleditor.core.ingest import iter_dump_questions
 from mleditor.core.pipeline import PredictRequest
-from mleditor.hybrid import BatchStoreLookup, HybridService
+from mleditor.hybrid.service import BatchStoreLookup, HybridService
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings
-from mleditor.settings import data_dir
+from mleditor.config import data_dir
 
 
 def load_questions(n: int) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """Ray Serve autoscaling, shown: a replica is added under load and removed when the load stops.
 
-Starts a local Ray, deploys `mleditor.serve.ray_engine.build_application` with fast autoscaling
+Starts a local Ray, deploys `mleditor.serve.engines.ray.build_application` with fast autoscaling
 settings, stays idle, sends load from concurrent loopback clients, stops it, and waits until the
 deployment is back to one replica. Prints a timeline (seconds, phase, requests in flight, answers
 per second, running replicas from `serve.status()`) as a Markdown table. Ray Serve's own autoscaler
@@ -28,7 +28,7 @@ import httpx
 from bench_core import machine_info, synthetic_questions, table
 
 from mleditor.core.records import Question
-from mleditor.serve.ray_engine import APP_NAME, Autoscaling, build_application, running_replicas
+from mleditor.serve.engines.ray import APP_NAME, Autoscaling, build_application, running_replicas
 from mleditor.serve.settings import ServeSettings
 
 

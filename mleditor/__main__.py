@@ -1,5 +1,5 @@
 """`python -m mleditor` runs the command line."""
 
-from mleditor.cli import main
+from mleditor.cli.main import main
 
 main()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION
-from mleditor.settings import data_dir
+from mleditor.config import data_dir
 
 
 def random_weights(seed: int = 0, embed_dim: int = 4, hidden: int = 8) -> dict[str, np.ndarray]:

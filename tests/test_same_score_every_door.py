@@ -13,7 +13,7 @@ from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
 from mleditor.core.registry import resolve_model
 from mleditor.core.scorer import OnnxScorer
-from mleditor.hybrid import BatchStoreLookup, HybridService
+from mleditor.hybrid.service import BatchStoreLookup, HybridService
 from mleditor.serve.app import create_app
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings

@@ -5,6 +5,12 @@ all cores or on Ray Data, into a prediction store (SQLite or PostgreSQL) that th
 hybrid door read. `mleditor batch --help` shows the commands.
 """
 
-from mleditor.batch.store import JobRecord, PredictionRecord, PredictionStore, RejectRecord, open_store
+from mleditor.stores.predictions.base import PredictionStore
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import (
+    JobRecord,
+    PredictionRecord,
+    RejectRecord,
+)
 
 __all__ = ["JobRecord", "PredictionRecord", "PredictionStore", "RejectRecord", "open_store"]

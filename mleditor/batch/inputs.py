@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from mleditor.batch.scoring import InputRow
-from mleditor.batch.store import PredictionStore, RejectRecord
 from mleditor.errors import DataError, InvalidInputError, require_extra
+from mleditor.stores.predictions.base import PredictionStore
+from mleditor.stores.predictions.records import RejectRecord
 
 TABLE_PREFIX = "table:"
 ID_COLUMNS = ("question_id", "id")

@@ -10,7 +10,7 @@ questions are looked up in one query; a question whose normalized title and body
 unchanged costs a hash here and never reaches a worker (a chunk left empty never starts one).
 
 The engine only maps chunks to results (`ChunkExecutor`): in this process (`workers=1`), in a pool of
-processes (the local engine), or on Ray Data (`mleditor.batch.ray_engine`).
+processes (the local engine), or on Ray Data (`mleditor.batch.engines.ray`).
 """
 
 from __future__ import annotations
@@ -18,29 +18,37 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from mleditor.batch.inputs import count_rows, digest, inputs_fingerprint, iter_rows, parse_inputs
-from mleditor.batch.scoring import ChunkScorer, InputRow, prepare_row
-from mleditor.batch.store import (
-    JOB_COMPLETED, JOB_FAILED, JOB_INTERRUPTED, JOB_RUNNING, ChunkResult, JobRecord, PredictionStore, RejectRecord,
-    utc_now,
+from mleditor.batch.engines import ENGINES, Chunk, ChunkExecutor, make_executor
+from mleditor.batch.inputs import (
+    count_rows,
+    digest,
+    inputs_fingerprint,
+    iter_rows,
+    parse_inputs,
 )
+from mleditor.batch.scoring import InputRow, prepare_row
 from mleditor.core.prediction import check_version
-from mleditor.core.registry import ModelDirectory, load_model_directory, resolve_model
+from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.validation import InputLimits
 from mleditor.errors import InvalidInputError, MLEditorError
+from mleditor.stores.predictions.base import PredictionStore
+from mleditor.stores.predictions.records import (
+    JOB_COMPLETED,
+    JOB_FAILED,
+    JOB_INTERRUPTED,
+    JOB_RUNNING,
+    JobRecord,
+    RejectRecord,
+    utc_now,
+)
 
-ENGINES = ("local", "ray")
 STALE_AFTER_S = 600  # a running job on another host with no commit for this long is taken as dead
 
 
@@ -89,24 +97,6 @@ class JobSummary:
                 "questions_per_second": round(self.questions_per_second, 1)}
 
 
-@dataclass
-class Chunk:
-    """Consecutive input rows: those to score, those rejected on reading, and how many were unchanged."""
-
-    rows: list[InputRow]
-    rejects: list[RejectRecord]
-    skipped: int
-    end: int  # the job's rows_read once this chunk is committed
-
-
-class ChunkExecutor(Protocol):
-    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
-        """Score chunks, yielding each with its result in input order."""
-
-    def close(self) -> None:
-        """Stop workers."""
-
-
 ProgressFn = Callable[[JobRecord, "int | None"], None]
 
 
@@ -123,7 +113,8 @@ def run_batch_job(spec: JobSpec, store: PredictionStore, on_progress: ProgressFn
     executor: ChunkExecutor | None = None
     try:
         total = count_rows(sources, store)
-        executor = _make_executor(spec, model)
+        executor = make_executor(spec.engine, model, spec.version, spec.limits, spec.worker_count,
+                                 spec.chunk_size)
         rows = iter_rows(sources, store, allow_truncated=spec.allow_truncated, on_warning=on_warning)
         chunks = _chunks(itertools.islice(rows, job.rows_read, None), spec, store, model.model_id)
         for chunk, result in executor.map_chunks(chunks):
@@ -209,84 +200,3 @@ def _unchanged(row: InputRow, stored: tuple[str, str] | None, model_id: str, lim
         return False  # the scorer files the reject
 
 
-def _make_executor(spec: JobSpec, model: ModelDirectory) -> ChunkExecutor:
-    if spec.engine == "ray":
-        from mleditor.batch.ray_engine import RayExecutor
-
-        return RayExecutor(model, spec.version, spec.limits, spec.worker_count, spec.chunk_size)
-    if spec.worker_count == 1:
-        return InProcessExecutor(ChunkScorer(model, spec.version, spec.limits))
-    return ProcessPoolChunkExecutor(model, spec.version, spec.limits, spec.worker_count)
-
-
-class InProcessExecutor:
-    """Scores each chunk in this process: no start-up cost, one core."""
-
-    def __init__(self, scorer: ChunkScorer) -> None:
-        self.scorer = scorer
-
-    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
-        for chunk in chunks:
-            yield chunk, self.scorer(chunk.rows)
-
-    def close(self) -> None:
-        return None
-
-
-class ProcessPoolChunkExecutor:
-    """Scores chunks in `workers` processes, at most two chunks in flight per worker (memory stays flat).
-
-    This process reads the input and writes the store while the workers featurize and score; results
-    come back in input order, so the commits stay a prefix of the input.
-    """
-
-    def __init__(self, model: ModelDirectory, version: str, limits: InputLimits, workers: int) -> None:
-        import multiprocessing
-
-        # spawn, not fork: this process may hold a database connection and threads (the progress bar).
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_worker,
-                                        initargs=(str(model.path), version, limits, os.getpid()))
-        self.in_flight = 2 * workers
-
-    def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
-        pending: deque[tuple[Chunk, Future[ChunkResult]]] = deque()
-        for chunk in chunks:
-            pending.append((chunk, self.pool.submit(_score_in_worker, chunk.rows) if chunk.rows else _done()))
-            if len(pending) >= self.in_flight:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-_WORKER_SCORER: ChunkScorer | None = None  # one per worker process, built by _init_worker
-
-
-def _init_worker(model_path: str, version: str, limits: InputLimits, parent_pid: int) -> None:
-    global _WORKER_SCORER
-    _WORKER_SCORER = ChunkScorer(load_model_directory(Path(model_path)), version, limits)
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A killed job must not leave its workers behind: they exit once their parent is gone."""
-    while os.getppid() == parent_pid:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _score_in_worker(rows: Sequence[InputRow]) -> ChunkResult:
-    assert _WORKER_SCORER is not None, "worker not initialized"
-    return _WORKER_SCORER(rows)
-
-
-def _done() -> Future[ChunkResult]:
-    """The result of a chunk with nothing to score, without bothering (or starting) a worker."""
-    future: Future[ChunkResult] = Future()
-    future.set_result(ChunkResult())
-    return future

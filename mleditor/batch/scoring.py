@@ -17,15 +17,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mleditor.batch.store import ChunkResult, PredictionRecord, QuestionKey, RejectRecord
 from mleditor.core.features import featurize, normalize, normalize_title
-from mleditor.core.pipeline import ModelInput, ModelOutputError, model_input, postprocess
+from mleditor.core.pipeline import (
+    ModelInput,
+    ModelOutputError,
+    model_input,
+    postprocess,
+)
 from mleditor.core.prediction import Prediction, check_version
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.stored import content_hash
 from mleditor.core.validation import InputLimits, prepare_question
 from mleditor.errors import InvalidInputError
+from mleditor.stores.predictions.records import (
+    ChunkResult,
+    PredictionRecord,
+    QuestionKey,
+    RejectRecord,
+)
 
 BAND = 32  # rows are padded to a multiple of this many ids: little padding, few calls (measured best)
 MAX_CELLS_PER_CALL = 4_000_000  # ids per model call (32 MB of int64): bounds memory for long questions

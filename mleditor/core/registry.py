@@ -15,7 +15,7 @@ from typing import Any
 
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION
 from mleditor.errors import ModelError
-from mleditor.settings import PACKAGED_MODELS_DIR, models_dirs
+from mleditor.config import PACKAGED_MODELS_DIR, models_dirs
 
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"

@@ -35,14 +35,14 @@ from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.validation import InputLimits
 from mleditor.errors import InvalidInputError, MLEditorError
-from mleditor.serve.auth import ANONYMOUS, ApiKeyAuthorizer
+from mleditor.stores.keys import ANONYMOUS, ApiKeyAuthorizer
 from mleditor.serve.batching import MicroBatcher, ScoreFn
 from mleditor.serve.cache import PredictionCache, cache_key
 from mleditor.serve.metrics import ServeMetrics
-from mleditor.serve.profiles import SqliteProfiles
+from mleditor.stores.profiles import SqliteProfiles
 from mleditor.serve.ratelimit import RateLimiter
 from mleditor.serve.settings import ServeSettings
-from mleditor.serve.store import Store
+from mleditor.stores.accounts import AccountStore
 
 # Featurizing 50,000 characters takes ~10 ms; past this size it runs on a thread so the loop stays responsive.
 OFFLOAD_PREPROCESS_CHARS = 10_000
@@ -63,7 +63,7 @@ class PredictionService:
     """Runs requests through validate → gather → preprocess → model (batched) → postprocess → respond."""
 
     def __init__(self, model: ModelDirectory, score: ScoreFn, authorizer: Authorizer, profiles: ProfileSource, *,
-                 store: Store | None = None, cache: PredictionCache[PipelineResult] | None = None,
+                 store: AccountStore | None = None, cache: PredictionCache[PipelineResult] | None = None,
                  rate_limiter: RateLimiter | None = None, metrics: ServeMetrics | None = None,
                  max_batch_size: int = 32, max_wait_ms: float = 2.0, limits: InputLimits = InputLimits()) -> None:
         self.model = model
@@ -84,7 +84,7 @@ class PredictionService:
         model = resolve_model(settings.model)
         if score is None:
             score = OnnxScorer.from_path(model.onnx_path, threads=settings.model_threads).score
-        store = Store(settings.store_path)
+        store = AccountStore(settings.store_path)
         return cls(
             model, score,
             ApiKeyAuthorizer(store, settings.anonymous_enabled, settings.anonymous_scopes),

@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from mleditor.batch.store import PredictionStore, open_store
+from mleditor.stores.predictions.base import PredictionStore
+from mleditor.stores.predictions.factory import open_store
 
 POSTGRES_URL_ENV = "MLEDITOR_TEST_POSTGRES_URL"
 WORDS = ("how what why which does the a to of in is it not my beer hop yeast bottle brew "

@@ -10,7 +10,7 @@ from batch_fixtures import csv_file, postgres_server_url, postgres_url, question
 
 from mleditor.batch.inputs import count_rows, inputs_fingerprint, iter_rows, iter_table, parse_inputs, table_summary
 from mleditor.batch.scoring import InputRow
-from mleditor.batch.store import RejectRecord
+from mleditor.stores.predictions.records import RejectRecord
 from mleditor.errors import DataError, InvalidInputError
 
 DUMPS = Path(__file__).parent.parent / "fixtures" / "dumps"

@@ -7,9 +7,9 @@ import os
 import pytest
 from batch_fixtures import csv_file, postgres_server_url, postgres_url, questions, store, store_url  # noqa: F401 - fixtures
 
-from mleditor.batch import job as job_module
+from mleditor.batch.engines import local as local_engine
 from mleditor.batch.job import JobSpec, run_batch_job
-from mleditor.batch.store import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
+from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
 from mleditor.errors import InvalidInputError
 
 
@@ -73,7 +73,7 @@ def test_bad_rows_are_counted_and_filed_while_the_job_goes_on(store, tmp_path, c
 
 def test_a_failed_job_resumes_after_its_last_committed_chunk(store, tmp_path, csv_file, questions, monkeypatch):
     path = csv_file(tmp_path / "q.csv", questions(100))
-    real_executor = job_module.InProcessExecutor.map_chunks
+    real_executor = local_engine.InProcessExecutor.map_chunks
     scored_rows: list[int] = []
 
     def failing_after_two_chunks(self, chunks):
@@ -83,14 +83,14 @@ def test_a_failed_job_resumes_after_its_last_committed_chunk(store, tmp_path, cs
             scored_rows.extend(row.ordinal for row in chunk.rows)
             yield chunk, result
 
-    monkeypatch.setattr(job_module.InProcessExecutor, "map_chunks", failing_after_two_chunks)
+    monkeypatch.setattr(local_engine.InProcessExecutor, "map_chunks", failing_after_two_chunks)
     with pytest.raises(RuntimeError):
         run_batch_job(spec_for(path), store)
     failed = store.list_jobs()[0]
     assert (failed.status, failed.rows_read, failed.rows_scored) == (JOB_FAILED, 50, 50)
     assert "worker lost" in failed.error
 
-    monkeypatch.setattr(job_module.InProcessExecutor, "map_chunks", real_executor)
+    monkeypatch.setattr(local_engine.InProcessExecutor, "map_chunks", real_executor)
     resumed = run_batch_job(spec_for(path), store)
     assert resumed.resumed_from == 50 and resumed.job.job_id == failed.job_id
     counts = (resumed.job.status, resumed.job.rows_read, resumed.job.rows_scored, resumed.job.resumes)
@@ -119,7 +119,7 @@ def test_a_job_still_running_in_a_live_process_is_not_resumed_twice(store, tmp_p
 
 
 def test_a_process_pool_gives_the_same_predictions_as_one_process(tmp_path, csv_file, questions):
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     path = csv_file(tmp_path / "q.csv", questions(150))
     stored = []
@@ -135,7 +135,7 @@ def test_a_process_pool_gives_the_same_predictions_as_one_process(tmp_path, csv_
 def test_a_rerun_with_nothing_changed_never_starts_a_worker(tmp_path, csv_file, questions, monkeypatch):
     from concurrent.futures import ProcessPoolExecutor
 
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     path = csv_file(tmp_path / "q.csv", questions(40))
     with open_store(f"sqlite:///{tmp_path / 'p.db'}") as store:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from batch_fixtures import csv_file, postgres_server_url, postgres_url, questions, store_url  # noqa: F401 - fixtures
 
-from mleditor.batch.store import JOB_COMPLETED, JOB_RUNNING, open_store
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_RUNNING
 
 QUESTIONS = 5000
 

@@ -6,7 +6,8 @@ import pytest
 from batch_fixtures import csv_file, questions  # noqa: F401 - fixtures
 
 from mleditor.batch.job import JobSpec, run_batch_job
-from mleditor.batch.store import JOB_COMPLETED, open_store
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import JOB_COMPLETED
 
 pytestmark = pytest.mark.slow
 

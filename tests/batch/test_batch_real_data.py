@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from mleditor.batch.store import JOB_COMPLETED, open_store
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import JOB_COMPLETED
 from mleditor.core.ingest import iter_dump_questions
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]

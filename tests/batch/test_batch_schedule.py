@@ -13,7 +13,7 @@ import pytest
 from batch_fixtures import csv_file, questions  # noqa: F401 - fixtures
 
 from mleditor.batch.schedule import ScheduleSpec, batch_command, parse_time, render_schedule
-from mleditor.batch.store import open_store
+from mleditor.stores.predictions.factory import open_store
 from mleditor.errors import InvalidInputError
 
 

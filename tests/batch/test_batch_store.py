@@ -7,18 +7,8 @@ import json
 import pytest
 from batch_fixtures import postgres_server_url, postgres_url, store, store_url  # noqa: F401 - fixtures
 
-from mleditor.batch.store import (
-    JOB_COMPLETED,
-    JOB_FAILED,
-    JOB_RUNNING,
-    ChunkResult,
-    JobRecord,
-    PredictionRecord,
-    RejectRecord,
-    open_store,
-    redact,
-    utc_now,
-)
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, ChunkResult, JobRecord, PredictionRecord, RejectRecord, redact, utc_now
 from mleditor.errors import DataError, InvalidInputError
 
 

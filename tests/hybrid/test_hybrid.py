@@ -10,7 +10,7 @@ import pytest
 
 from mleditor.core.pipeline import PermissionDeniedError, PredictRequest
 from mleditor.core.stored import StoredPrediction, content_hash
-from mleditor.hybrid import HybridService
+from mleditor.hybrid.service import HybridService
 from mleditor.serve.app import create_app
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings
@@ -149,7 +149,7 @@ async def test_http_answers_say_their_source_and_stored_predictions_are_served_b
 def test_the_batch_store_serves_as_the_hybrid_lookup(tmp_path):
     from mleditor.core.prediction import Prediction
     from mleditor.core.recommend import Recommendation
-    from mleditor.hybrid import BatchStoreLookup
+    from mleditor.hybrid.service import BatchStoreLookup
 
     lookup = BatchStoreLookup.open(f"sqlite:///{tmp_path / 'predictions.db'}")
     prediction = Prediction(0.42, "v3", "se9-v1", [Recommendation("links", "Link it", 0.0, 1.0, 0.02)])

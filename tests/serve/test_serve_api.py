@@ -10,7 +10,7 @@ import logging
 import numpy as np
 import pytest
 
-from mleditor.serve.auth import create_api_key
+from mleditor.stores.keys import create_api_key
 from mleditor.serve.logs import JsonFormatter
 from serve_fixtures import anyio_backend, make_client, make_service, model_score, question, settings  # noqa: F401 - fixtures
 

@@ -8,14 +8,14 @@ import pytest
 
 from mleditor.core.pipeline import PermissionDeniedError, UserProfile
 from mleditor.errors import InvalidInputError
-from mleditor.serve.auth import ApiKeyAuthorizer, create_api_key, list_api_keys, revoke_api_key
-from mleditor.serve.profiles import SqliteProfiles, upsert_profile
-from mleditor.serve.store import Store
+from mleditor.stores.keys import ApiKeyAuthorizer, create_api_key, list_api_keys, revoke_api_key
+from mleditor.stores.profiles import SqliteProfiles, upsert_profile
+from mleditor.stores.accounts import AccountStore
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store(tmp_path / "keys.db")
+def store(tmp_path) -> AccountStore:
+    return AccountStore(tmp_path / "keys.db")
 
 
 def denied(authorizer: ApiKeyAuthorizer, key: str | None, version: str) -> int:

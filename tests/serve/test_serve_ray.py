@@ -18,7 +18,7 @@ import pytest
 from mleditor.core.pipeline import Pipeline, PredictRequest
 from mleditor.core.registry import resolve_model
 from mleditor.errors import InvalidInputError
-from mleditor.serve.ray_engine import APP_NAME, Autoscaling, build_application, running_replicas
+from mleditor.serve.engines.ray import APP_NAME, Autoscaling, build_application, running_replicas
 from mleditor.serve.settings import ServeSettings
 from serve_fixtures import GOOD_QUESTION, free_port, model_score  # noqa: F401 - fixtures
 from test_serve_cli import mleditor

@@ -10,8 +10,8 @@ import pytest
 
 from mleditor.core.pipeline import ModelOutputError, PermissionDeniedError, Pipeline, PredictRequest
 from mleditor.errors import InvalidInputError
-from mleditor.serve.auth import create_api_key, revoke_api_key
-from mleditor.serve.profiles import upsert_profile
+from mleditor.stores.keys import create_api_key, revoke_api_key
+from mleditor.stores.profiles import upsert_profile
 from mleditor.serve.ratelimit import RateLimitedError
 from serve_fixtures import anyio_backend, make_service, model_score, question, settings  # noqa: F401 - fixtures
 

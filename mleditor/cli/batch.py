@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from rich.table import Table
 
 from mleditor.errors import InvalidInputError
-from mleditor.settings import data_dir
+from mleditor.config import data_dir
 
 out = Console()
 err = Console(stderr=True)
@@ -59,7 +59,7 @@ def run(
 ) -> None:
     """Score every question of the inputs into the store: resumable, incremental, bad rows to `rejects`."""
     from mleditor.batch.job import JobSpec, run_batch_job
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     spec = JobSpec(inputs=tuple(inputs or _default_inputs()), model=model_dir, version=version, chunk_size=chunk_size,
                    workers=workers, engine=engine, resume=resume, allow_truncated=allow_truncated)
@@ -108,7 +108,7 @@ def top(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:
     """The questions that would gain most from editing: low score, large estimated gain (v3 advice)."""
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     with open_store(store_url) as store:
         found = store.top_questions(site, version, n, max_score)
@@ -134,7 +134,7 @@ def jobs(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recent batch jobs with their status and counters."""
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     with open_store(store_url) as store:
         found = store.list_jobs(limit)
@@ -158,7 +158,7 @@ def rejects(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Rows a job could not score, and why."""
-    from mleditor.batch.store import open_store
+    from mleditor.stores.predictions.factory import open_store
 
     with open_store(store_url) as store:
         found = store.rejects(job_id, limit)

@@ -1,119 +1,29 @@
-"""Where batch predictions live: the records, the `PredictionStore` interface, and `open_store(url)`.
-
-Three tables, the same on every backend:
-
-* `predictions`: one row per (site, question_id, model_version); upserted, so re-running writes
-  no duplicates. It keeps the content hash of the normalized title and body and the model id, so
-  a later run can skip what has not changed and the hybrid door can look a question up by content.
-* `jobs`: one row per batch job: model, inputs, counters, status, start and end.
-* `rejects`: rows a job could not score, with the reason (nothing is dropped silently).
-
-URLs: `sqlite:///relative/file.db`, `sqlite:////absolute/file.db` (the default backend, embedded,
-WAL) and `postgresql://user:password@host:port/database` (a shared server; extra `postgres`).
-"""
+"""The SQL that the SQLite and PostgreSQL backends share: one schema, one set of statements."""
 
 from __future__ import annotations
 
 import json
-import re
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from mleditor.core.prediction import Prediction
-from mleditor.core.recommend import Recommendation
-from mleditor.errors import DataError, InvalidInputError
-
-JOB_RUNNING = "running"
-JOB_COMPLETED = "completed"
-JOB_FAILED = "failed"
-JOB_INTERRUPTED = "interrupted"
-UNFINISHED = (JOB_RUNNING, JOB_FAILED, JOB_INTERRUPTED)
-
-QuestionKey = tuple[str, int]  # (site, question_id)
-
-
-@dataclass(frozen=True)
-class PredictionRecord:
-    """One stored prediction: which question, which content, which model, what it said."""
-
-    site: str
-    question_id: int
-    model_version: str
-    model_id: str
-    content_hash: str
-    score: float
-    best_gain: float  # the largest gain among the recommendations (0 when there are none)
-    recommendations: str  # JSON list of Recommendation dicts, best first
-    title: str = ""
-    created: str = ""  # ISO 8601 UTC, set by the store when written
-
-    def recommendation_list(self) -> list[Recommendation]:
-        return [Recommendation(**item) for item in json.loads(self.recommendations)]
-
-    def to_prediction(self) -> Prediction:
-        """The prediction as the other doors return it."""
-        return Prediction(self.score, self.model_version, self.model_id, self.recommendation_list())
-
-    def to_dict(self) -> dict[str, Any]:
-        """For JSON output: the recommendations as a list, not a string."""
-        return {**vars(self), "recommendations": json.loads(self.recommendations)}
-
-
-@dataclass(frozen=True)
-class RejectRecord:
-    """A row that could not be scored: where it came from and why."""
-
-    site: str | None
-    question_id: int | None
-    source: str  # e.g. "questions.csv line 12" or "beer/Posts.xml row Id=5"
-    reason: str
-    ordinal: int = -1  # its position in the job's input stream (set by the job)
-
-
-@dataclass
-class ChunkResult:
-    """What scoring one chunk produced: predictions to upsert, rejects, and rows left as they were."""
-
-    predictions: list[PredictionRecord] = field(default_factory=list)
-    rejects: list[RejectRecord] = field(default_factory=list)
-    skipped: int = 0  # unchanged since the stored prediction with the same model id
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One batch job as the `jobs` table holds it."""
-
-    job_id: str
-    fingerprint: str
-    model_id: str
-    model_version: str
-    inputs: list[str]
-    engine: str
-    status: str
-    rows_read: int = 0
-    rows_scored: int = 0
-    rows_skipped: int = 0
-    rows_failed: int = 0
-    chunks_done: int = 0
-    resumes: int = 0
-    host: str = ""
-    pid: int = 0
-    started_at: str = ""
-    updated_at: str = ""
-    ended_at: str | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-JOB_COLUMNS = tuple(JobRecord.__dataclass_fields__)
-PREDICTION_COLUMNS = tuple(PredictionRecord.__dataclass_fields__)
+from mleditor.errors import DataError
+from mleditor.stores.predictions.base import PredictionStore
+from mleditor.stores.predictions.records import (
+    JOB_COLUMNS,
+    JOB_RUNNING,
+    PREDICTION_COLUMNS,
+    UNFINISHED,
+    ChunkResult,
+    JobRecord,
+    PredictionRecord,
+    QuestionKey,
+    RejectRecord,
+    redact,
+    utc_now,
+)
 
 # The tables of every backend; each fills in its integer and floating-point types. Times are ISO
 # 8601 UTC text, `recommendations` and `inputs` JSON text, `content_hash` hex SHA-256.
@@ -138,97 +48,6 @@ CREATE TABLE IF NOT EXISTS rejects (
 """
 
 
-class PredictionStore(ABC):
-    """The prediction store every door uses; `open_store(url)` picks the backend."""
-
-    url: str
-
-    @abstractmethod
-    def create_job(self, job: JobRecord) -> JobRecord:
-        """Insert a new job row (status running) and return it as stored."""
-
-    @abstractmethod
-    def get_job(self, job_id: str) -> JobRecord | None:
-        """The job with this id, or None."""
-
-    @abstractmethod
-    def find_unfinished_job(self, fingerprint: str) -> JobRecord | None:
-        """The most recent running, failed or interrupted job with this fingerprint (for resuming)."""
-
-    @abstractmethod
-    def list_jobs(self, limit: int = 20) -> list[JobRecord]:
-        """The most recent jobs first."""
-
-    @abstractmethod
-    def claim_job(self, job_id: str, host: str, pid: int) -> JobRecord:
-        """Mark an unfinished job running again in this process (a resume) and return it."""
-
-    @abstractmethod
-    def finish_job(self, job_id: str, status: str, error: str | None = None) -> JobRecord:
-        """Set the final status (completed, failed or interrupted) and the end time."""
-
-    @abstractmethod
-    def commit_chunk(self, job_id: str, result: ChunkResult, rows_read: int) -> JobRecord:
-        """In ONE transaction: upsert the chunk's predictions, add its rejects, advance the job to `rows_read`."""
-
-    @abstractmethod
-    def upsert(self, predictions: Sequence[PredictionRecord]) -> None:
-        """Insert or replace predictions by (site, question_id, model_version), in one transaction."""
-
-    @abstractmethod
-    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
-        """For the keys that have a stored prediction of `version`: (content_hash, model_id)."""
-
-    @abstractmethod
-    def get_prediction(self, site: str, question_id: int, version: str = "v3") -> PredictionRecord | None:
-        """The stored prediction of one question, or None (the API's lookup)."""
-
-    @abstractmethod
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> PredictionRecord | None:
-        """The most recent prediction of this content by this model and version, or None (the hybrid door)."""
-
-    @abstractmethod
-    def top_questions(self, site: str, version: str = "v3", n: int = 20,
-                      max_score: float = 1.0) -> list[PredictionRecord]:
-        """Questions that would gain most from editing: largest best_gain first, then lowest score."""
-
-    @abstractmethod
-    def count_predictions(self, version: str | None = None, site: str | None = None) -> int:
-        """How many predictions are stored (for one version and site when given)."""
-
-    @abstractmethod
-    def rejects(self, job_id: str | None = None, limit: int = 100) -> list[RejectRecord]:
-        """Rejected rows (of one job when given), in input order."""
-
-    @abstractmethod
-    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run one read-only statement written with `?` placeholders: the column names and all rows."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the connection."""
-
-    def __enter__(self) -> PredictionStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def open_store(url: str) -> PredictionStore:
-    """Open (and create the tables of) the store at `url`; InvalidInputError for an unknown scheme."""
-    if url.startswith("sqlite:///"):
-        from mleditor.batch.sqlite_store import SqliteStore
-
-        return SqliteStore(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from mleditor.batch.postgres_store import PostgresStore
-
-        return PostgresStore(url)
-    raise InvalidInputError(
-        f"unknown store URL {url!r}; use sqlite:///path/to/file.db (embedded) or "
-        "postgresql://user:password@host:port/database (shared server)"
-    )
 
 
 class SqlPredictionStore(PredictionStore):
@@ -376,6 +195,7 @@ class SqlPredictionStore(PredictionStore):
         return [PredictionRecord(*row) for row in rows]
 
 
+
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
@@ -384,11 +204,3 @@ def _values(record: PredictionRecord) -> tuple[Any, ...]:
     return tuple(getattr(record, name) for name in PREDICTION_COLUMNS)
 
 
-def utc_now() -> str:
-    """Now, as ISO 8601 UTC with milliseconds: sortable as text on every backend."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

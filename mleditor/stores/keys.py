@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from mleditor.core.pipeline import Caller, PermissionDeniedError
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.errors import InvalidInputError
-from mleditor.serve.store import Store
+from mleditor.stores.accounts import AccountStore
 
 KEY_PREFIX = "mle_"
 ANONYMOUS = "anonymous"
@@ -49,7 +49,7 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_api_key(store: Store, name: str, scopes: str | tuple[str, ...] | list[str]) -> str:
+def create_api_key(store: AccountStore, name: str, scopes: str | tuple[str, ...] | list[str]) -> str:
     """Create a key that may call `scopes`; return the plaintext key (the only time it exists)."""
     if not name.strip():
         raise InvalidInputError("a key needs a name (who or what uses it), e.g. --name demo-app")
@@ -63,7 +63,7 @@ def create_api_key(store: Store, name: str, scopes: str | tuple[str, ...] | list
     return f"{KEY_PREFIX}{key_id}_{secret}"
 
 
-def revoke_api_key(store: Store, key_id: str) -> None:
+def revoke_api_key(store: AccountStore, key_id: str) -> None:
     """Revoke a key at once; InvalidInputError when there is no such active key."""
     revoked = datetime.now(timezone.utc).isoformat(timespec="seconds")
     changed = store.execute("UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (revoked, key_id))
@@ -71,7 +71,7 @@ def revoke_api_key(store: Store, key_id: str) -> None:
         raise InvalidInputError(f"no active key with id {key_id!r}; `mleditor keys list` shows the keys")
 
 
-def list_api_keys(store: Store) -> list[ApiKeyInfo]:
+def list_api_keys(store: AccountStore) -> list[ApiKeyInfo]:
     """Every key, oldest first, without secrets."""
     rows = store.query("SELECT key_id, name, scopes, created, revoked FROM api_keys ORDER BY created, key_id")
     return [ApiKeyInfo(key_id, name, tuple(scopes.split(",")), created, revoked)
@@ -81,7 +81,7 @@ def list_api_keys(store: Store) -> list[ApiKeyInfo]:
 class ApiKeyAuthorizer:
     """The core `Authorizer` for the server: API keys from the store, plus an optional anonymous mode."""
 
-    def __init__(self, store: Store, anonymous_enabled: bool = True,
+    def __init__(self, store: AccountStore, anonymous_enabled: bool = True,
                  anonymous_scopes: tuple[str, ...] = MODEL_VERSIONS) -> None:
         self.store = store
         self.anonymous_enabled = anonymous_enabled

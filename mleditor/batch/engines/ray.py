@@ -24,12 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from mleditor.batch.job import Chunk
+from mleditor.batch.engines.base import Chunk
 from mleditor.batch.scoring import ChunkScorer, InputRow
-from mleditor.batch.store import ChunkResult, PredictionRecord, RejectRecord
 from mleditor.core.registry import ModelDirectory, load_model_directory
 from mleditor.core.validation import InputLimits
 from mleditor.errors import require_extra
+from mleditor.stores.predictions.records import (
+    ChunkResult,
+    PredictionRecord,
+    RejectRecord,
+)
 
 
 def _import_ray() -> Any:

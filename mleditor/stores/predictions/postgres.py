@@ -1,7 +1,7 @@
 """The shared prediction store: a PostgreSQL server (extra `postgres`: psycopg 3).
 
 Choose it when several machines write predictions or several API replicas read them; the tables
-and the SQL are the same as SQLite's (see `mleditor.batch.store`).
+and the SQL are the same as SQLite's (see `mleditor.stores.predictions.sql`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from mleditor.batch.store import SCHEMA, SqlPredictionStore, redact
 from mleditor.errors import DataError, require_extra
+from mleditor.stores.predictions.records import redact
+from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
 
 _SCHEMA_LOCK = 0x6D6C6564  # "mled": concurrent first runs must not race on CREATE TABLE IF NOT EXISTS
 

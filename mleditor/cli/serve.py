@@ -21,7 +21,7 @@ from mleditor.errors import InvalidInputError, require_extra
 
 if TYPE_CHECKING:
     from mleditor.serve.settings import ServeSettings
-    from mleditor.serve.store import Store
+    from mleditor.stores.accounts import AccountStore
 
 out = Console()
 err = Console(stderr=True)
@@ -37,11 +37,11 @@ def _store_option() -> Optional[str]:
     return typer.Option(None, "--store", help="SQLite store (default: store_path from the settings, mleditor.db).")
 
 
-def _open_store(store: Optional[str]) -> Store:
+def _open_store(store: Optional[str]) -> AccountStore:
     from mleditor.serve.settings import load_settings
-    from mleditor.serve.store import Store
+    from mleditor.stores.accounts import AccountStore
 
-    return Store(store or load_settings().store_path)
+    return AccountStore(store or load_settings().store_path)
 
 
 def serve(
@@ -86,10 +86,10 @@ def _run_uvicorn(settings: ServeSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
     # With a prediction store configured, the hybrid door answers first (stored, else live + write-back).
-    factory = "mleditor.hybrid:hybrid_app_from_env" if settings.hybrid_store else "mleditor.serve.app:app_from_env"
+    factory = "mleditor.hybrid.service:hybrid_app_from_env" if settings.hybrid_store else "mleditor.serve.app:app_from_env"
     if settings.workers == 1:
         if settings.hybrid_store:
-            from mleditor.hybrid import create_hybrid_app as build
+            from mleditor.hybrid.service import create_hybrid_app as build
         else:
             from mleditor.serve.app import create_app as build
 
@@ -103,7 +103,7 @@ def _run_uvicorn(settings: ServeSettings) -> None:
 
 def _run_ray(settings: ServeSettings, scaling: dict[str, float]) -> None:
     require_extra("ray", "ray")
-    from mleditor.serve.ray_engine import Autoscaling, run
+    from mleditor.serve.engines.ray import Autoscaling, run
 
     run(settings, Autoscaling(**scaling))  # Autoscaling refuses bad values with a one-line InvalidInputError
 
@@ -115,7 +115,7 @@ def keys_create(
     store: Optional[str] = _store_option(),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
-    from mleditor.serve.auth import create_api_key
+    from mleditor.stores.keys import create_api_key
 
     key = create_api_key(_open_store(store), name, scopes)
     sys.stdout.write(key + "\n")
@@ -126,7 +126,7 @@ def keys_create(
 def keys_list(store: Optional[str] = _store_option(),
               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List the keys (ids, names, scopes, dates; never the secrets)."""
-    from mleditor.serve.auth import list_api_keys
+    from mleditor.stores.keys import list_api_keys
 
     keys = list_api_keys(_open_store(store))
     if as_json:
@@ -142,7 +142,7 @@ def keys_list(store: Optional[str] = _store_option(),
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after mle_)."),
                 store: Optional[str] = _store_option()) -> None:
     """Revoke a key; requests with it get 401 from then on."""
-    from mleditor.serve.auth import revoke_api_key
+    from mleditor.stores.keys import revoke_api_key
 
     revoke_api_key(_open_store(store), key_id)
     err.print(f"revoked {key_id}")
@@ -157,7 +157,7 @@ def profiles_set(
     store: Optional[str] = _store_option(),
 ) -> None:
     """Create or replace a user's profile."""
-    from mleditor.serve.profiles import upsert_profile
+    from mleditor.stores.profiles import upsert_profile
 
     profile = upsert_profile(_open_store(store), user_id, questions, median_score, preferred_version)
     err.print(f"profile {profile.user_id}: {profile.questions_asked} questions, median score "

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mleditor.batch.store import SCHEMA, SqlPredictionStore
 from mleditor.errors import DataError
+from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
 
 
 class SqliteStore(SqlPredictionStore):

@@ -1,4 +1,4 @@
-"""The `mleditor` command: predict, demo and models here; data, train and evaluate in cli_training."""
+"""The `mleditor` command: predict, demo and models here; each door's commands in its own module of this package."""
 
 from __future__ import annotations
 
@@ -174,11 +174,11 @@ def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 
 
 def _register_door_commands() -> None:
-    from mleditor import cli_batch, cli_serve, cli_training
+    from mleditor.cli import batch, serve, training
 
-    cli_training.register(app)
-    cli_serve.register(app)
-    cli_batch.register(app)
+    training.register(app)
+    serve.register(app)
+    batch.register(app)
 
 
 _register_door_commands()

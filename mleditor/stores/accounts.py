@@ -1,4 +1,4 @@
-"""The server's SQLite store: API keys and user profiles, shared by every worker process.
+"""The accounts store: API keys and user profiles in one SQLite file, shared by every worker process and door.
 
 WAL mode lets several processes read while one writes. Within a process one connection is shared
 by all threads behind a lock: each statement takes microseconds, so a pool would buy nothing.
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS profiles (
 """
 
 
-class Store:
+class AccountStore:
     """One SQLite database file (or ":memory:") with the api_keys and profiles tables."""
 
     def __init__(self, path: Path | str = "mleditor.db") -> None:

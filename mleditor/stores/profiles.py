@@ -7,13 +7,13 @@ import math
 from mleditor.core.pipeline import UserProfile
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.errors import InvalidInputError
-from mleditor.serve.store import Store
+from mleditor.stores.accounts import AccountStore
 
 
 class SqliteProfiles:
     """The core `ProfileSource` backed by the store's profiles table."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AccountStore) -> None:
         self.store = store
 
     def get_profile(self, user_id: str) -> UserProfile | None:
@@ -27,7 +27,7 @@ class SqliteProfiles:
         return UserProfile(user_id, int(questions), None if median is None else float(median), preferred)
 
 
-def upsert_profile(store: Store, user_id: str, questions_asked: int = 0, median_score: float | None = None,
+def upsert_profile(store: AccountStore, user_id: str, questions_asked: int = 0, median_score: float | None = None,
                    preferred_version: str | None = None) -> UserProfile:
     """Create or replace a user's profile; InvalidInputError for values that make no sense."""
     if not user_id.strip():

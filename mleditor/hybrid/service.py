@@ -182,7 +182,7 @@ class BatchStoreLookup:
 
     @classmethod
     def open(cls, url: str) -> BatchStoreLookup:
-        from mleditor.batch.store import open_store
+        from mleditor.stores.predictions.factory import open_store
 
         return cls(open_store(url))
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mleditor.errors import InvalidInputError, require_extra
-from mleditor.settings import data_dir
+from mleditor.config import data_dir
 
 out = Console()
 err = Console(stderr=True)

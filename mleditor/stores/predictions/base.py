@@ -1,0 +1,99 @@
+"""The interface of the prediction store family: `PredictionStore`, which every backend implements.
+
+Backends: `sqlite.py` (embedded, the default), `postgres.py` (a shared server, extra `postgres`),
+`memory.py` (a process's own dict, for tests and demos); `open_store(url)` in `factory.py` picks one.
+Each backend imports only this module, the records and (for SQL) `sql.py`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from mleditor.stores.predictions.records import (
+    ChunkResult,
+    JobRecord,
+    PredictionRecord,
+    QuestionKey,
+    RejectRecord,
+)
+
+
+class PredictionStore(ABC):
+    """The prediction store every door uses; `open_store(url)` picks the backend."""
+
+    url: str
+
+    @abstractmethod
+    def create_job(self, job: JobRecord) -> JobRecord:
+        """Insert a new job row (status running) and return it as stored."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
+
+    @abstractmethod
+    def find_unfinished_job(self, fingerprint: str) -> JobRecord | None:
+        """The most recent running, failed or interrupted job with this fingerprint (for resuming)."""
+
+    @abstractmethod
+    def list_jobs(self, limit: int = 20) -> list[JobRecord]:
+        """The most recent jobs first."""
+
+    @abstractmethod
+    def claim_job(self, job_id: str, host: str, pid: int) -> JobRecord:
+        """Mark an unfinished job running again in this process (a resume) and return it."""
+
+    @abstractmethod
+    def finish_job(self, job_id: str, status: str, error: str | None = None) -> JobRecord:
+        """Set the final status (completed, failed or interrupted) and the end time."""
+
+    @abstractmethod
+    def commit_chunk(self, job_id: str, result: ChunkResult, rows_read: int) -> JobRecord:
+        """In ONE transaction: upsert the chunk's predictions, add its rejects, advance the job to `rows_read`."""
+
+    @abstractmethod
+    def upsert(self, predictions: Sequence[PredictionRecord]) -> None:
+        """Insert or replace predictions by (site, question_id, model_version), in one transaction."""
+
+    @abstractmethod
+    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
+        """For the keys that have a stored prediction of `version`: (content_hash, model_id)."""
+
+    @abstractmethod
+    def get_prediction(self, site: str, question_id: int, version: str = "v3") -> PredictionRecord | None:
+        """The stored prediction of one question, or None (the API's lookup)."""
+
+    @abstractmethod
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> PredictionRecord | None:
+        """The most recent prediction of this content by this model and version, or None (the hybrid door)."""
+
+    @abstractmethod
+    def top_questions(self, site: str, version: str = "v3", n: int = 20,
+                      max_score: float = 1.0) -> list[PredictionRecord]:
+        """Questions that would gain most from editing: largest best_gain first, then lowest score."""
+
+    @abstractmethod
+    def count_predictions(self, version: str | None = None, site: str | None = None) -> int:
+        """How many predictions are stored (for one version and site when given)."""
+
+    @abstractmethod
+    def rejects(self, job_id: str | None = None, limit: int = 100) -> list[RejectRecord]:
+        """Rejected rows (of one job when given), in input order."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run one read-only statement written with `?` placeholders: the column names and all rows."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> PredictionStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
