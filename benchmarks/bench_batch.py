@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from mleditor import settings
+from mleditor import config
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_STRIDE = 10_000_000  # all sites go into one file: keep their post ids apart
@@ -44,13 +44,13 @@ COPY_STRIDE = 1_000_000_000
 def real_rows() -> list[dict[str, str]]:
     """The raw attributes of every question row of every dump, with ids made unique across sites."""
     rows = []
-    for site, path in enumerate(sorted(glob.glob(str(settings.data_dir() / "stackexchange" / "*" / "Posts.xml")))):
+    for site, path in enumerate(sorted(glob.glob(str(config.data_dir() / "stackexchange" / "*" / "Posts.xml")))):
         for _, element in ET.iterparse(path):
             if element.tag == "row" and element.get("PostTypeId") == "1":
                 rows.append({**element.attrib, "Id": str(site * SITE_STRIDE + int(element.get("Id", "0")))})
             element.clear()
     if not rows:
-        sys.exit(f"no dumps under {settings.data_dir() / 'stackexchange'}; set MLEDITOR_DATA")
+        sys.exit(f"no dumps under {config.data_dir() / 'stackexchange'}; set MLEDITOR_DATA")
     return rows
 
 
@@ -108,7 +108,7 @@ def probe_one_by_one(args: argparse.Namespace) -> dict[str, Any]:
     pipeline = Pipeline(predictor.model, predictor.scorer.score)
     started, cpu = time.perf_counter(), _cpu()
     for question in questions:
-        pipeline.run(PredictRequest(question.title, question.body, "v3"))
+        pipeline.run(PredictRequest(question.title, question.body, version="v3"))
     return {"rows": len(questions), "scored": len(questions), "wall_s": time.perf_counter() - started,
             "cpu_s": _cpu() - cpu, "rss_main_mb": _peak_rss_mb(os.getpid()), "rss_worker_mb": 0.0}
 
@@ -118,10 +118,10 @@ def probe_profile(args: argparse.Namespace) -> dict[str, Any]:
     import itertools
 
     from mleditor.batch.inputs import iter_rows, parse_inputs
-    from mleditor.batch.scoring import ChunkScorer, prepare_row, score_model_inputs
-    from mleditor.stores.predictions.factory import open_store
-    from mleditor.core.features import featurize
+    from mleditor.batch.scoring import ChunkScorer, prepare_row
+    from mleditor.core.features import featurize_normalized
     from mleditor.core.pipeline import model_input, postprocess
+    from mleditor.stores.predictions.factory import open_store
 
     scorer = ChunkScorer.load(None, "v3")
     stages: dict[str, float] = {}
@@ -135,10 +135,10 @@ def probe_profile(args: argparse.Namespace) -> dict[str, Any]:
     rows = timed("read dump (XML + HTML to Markdown)",
                  lambda: list(itertools.islice(iter_rows(parse_inputs([args.input])), args.limit)))
     prepared = timed("validate + content hash", lambda: [prepare_row(r, scorer.limits) for r in rows])
-    features = timed("featurize (pure Python, FEATURES.md)", lambda: [featurize(t, b) for t, b, _ in prepared])
+    features = timed("featurize (pure Python, FEATURES.md)", lambda: [featurize_normalized(t, b) for t, b, _ in prepared])
     inputs = timed("v3 counterfactual rows (model_input)",
-                   lambda: [model_input(f, "v3", scorer.typical) for f in features])
-    scores = timed("model: one ONNX call per width band", lambda: score_model_inputs(inputs, scorer.scorer.score))
+                   lambda: [model_input(f, "v3", scorer.model.typical_values) for f in features])
+    scores = timed("model: one ONNX call per width band", lambda: scorer.pipeline.runner.score_inputs(inputs))
     timed("postprocess (range check, recommendations)",
           lambda: [postprocess(i, s, scorer.model) for i, s in zip(inputs, scores)])
     result = scorer(rows)  # the same rows end to end, for the records to store

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
-from mleditor import settings
+from mleditor import config
 from mleditor.core.features import Features, featurize
 from mleditor.core.ingest import iter_dump_questions
+from mleditor.core.pipeline import model_input, postprocess
 from mleditor.core.predictor import Predictor
 from mleditor.core.recommend import counterfactual_batch
 from mleditor.core.records import Question
@@ -53,7 +54,7 @@ class Latency:
 
 def load_questions(limit: int | None) -> tuple[list[Question], str]:
     """Every question of every dump in the data dir (shuffled, seed 0), else a synthetic set; and which."""
-    root = settings.data_dir() / "stackexchange"
+    root = config.data_dir() / "stackexchange"
     dumps = sorted(root.glob("*/Posts.xml")) if root.is_dir() else []
     if not dumps:
         questions = synthetic_questions(limit or 2000)
@@ -121,8 +122,14 @@ def bench_featurizer(questions: Sequence[Question], repeat: int) -> dict[str, fl
 
 def v3_model_inputs(predictor: Predictor, features: Features) -> ModelInputs:
     """The exact batch v3 sends to the model: the question plus one row per counterfactual edit."""
-    _, rows = counterfactual_batch(features.dense, predictor.typical)
+    _, rows = counterfactual_batch(features.dense, predictor.model.typical_values)
     return pad_ngram_ids([features.ngram_ids] * len(rows)), rows.astype(np.float32)
+
+
+def v2_from_features(predictor: Predictor, features: Features) -> object:
+    """Steps 3b-5 for v2 on ready features: the model rows, the runner's call, the range check."""
+    inputs = model_input(features, "v2", predictor.model.typical_values)
+    return postprocess(inputs, predictor.pipeline.runner.score_inputs([inputs])[0], predictor.model)
 
 
 def bench_latency(predictor: Predictor, questions: Sequence[Question], calls: int) -> tuple[list[Latency], float]:
@@ -134,7 +141,7 @@ def bench_latency(predictor: Predictor, questions: Sequence[Question], calls: in
     cases: list[tuple[str, Callable[[Any], object], Sequence[Any]]] = [
         ("model alone, 1 row (floor)", lambda x: predictor.scorer.score(*x), single),
         ("featurize", lambda q: featurize(q.title, q.body), sample),
-        ("v2 from features (pad + model + checks)", lambda f: predictor.predict_features(f, "v2"), features),
+        ("v2 from features (pad + model + checks)", lambda f: v2_from_features(predictor, f), features),
         ("v1 end-to-end (rules)", lambda q: predictor.predict(q, "v1"), sample),
         ("v2 end-to-end (score)", lambda q: predictor.predict(q, "v2"), sample),
         ("v3 end-to-end (score + advice)", lambda q: predictor.predict(q, "v3"), sample),

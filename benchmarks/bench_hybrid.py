@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 
 from mleditor.core.ingest import iter_dump_questions
-from mleditor.core.pipeline import PredictRequest
-from mleditor.hybrid.service import BatchStoreLookup, HybridService
+from mleditor.core.requests import PredictRequest
+from mleditor.hybrid.lookup import StoreLookup
+from mleditor.hybrid.service import HybridService
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings
 from mleditor.config import data_dir
@@ -44,7 +45,7 @@ async def timed_pass(hybrid: HybridService, questions: list[tuple[str, str]], ve
     latencies, sources = [], {}
     for title, body in questions:
         start = time.perf_counter()
-        result = await hybrid.predict(PredictRequest(title, body, version))
+        result = await hybrid.predict(PredictRequest(title, body, version=version))
         latencies.append((time.perf_counter() - start) * 1e6)
         sources[result.source] = sources.get(result.source, 0) + 1
     await hybrid.drain()
@@ -63,7 +64,7 @@ async def main() -> None:
                                                                 rate_limit_per_minute=0, max_wait_ms=0.0))
         service.start()
         rows = []
-        hybrid = HybridService(service, BatchStoreLookup.open(store_url))
+        hybrid = HybridService(service, StoreLookup.open(store_url))
         for version in ("v2", "v3"):
             live, live_sources = await timed_pass(hybrid, questions, version)
             hits, hit_sources = await timed_pass(hybrid, questions, version)

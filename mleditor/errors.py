@@ -1,4 +1,22 @@
-"""Errors that reach a user: each carries a one-line message that says what to do, and an exit code."""
+"""Every error ML Editor shows a user: one line that says what is wrong and what to do, never a traceback.
+
+The hierarchy (each door maps it to its answer in one table: HTTP statuses in
+`mleditor/serve/http_errors.py`, exit codes in `mleditor/cli/main.py`):
+
+    MLEditorError                 base class; anything else escaping is a bug
+    ├── InvalidInputError         the question, an argument or a setting is not acceptable
+    ├── PermissionDeniedError     the caller may not use this model version
+    │   └── AuthenticationError   no credentials where they are required, or unknown ones
+    ├── RateLimitedError          the caller asked too often; `retry_after_s` says when to retry
+    ├── ShuttingDownError         the service is stopping and takes no new work; retry elsewhere
+    ├── DataError                 a dump, dataset or store cannot be read or written
+    ├── ModelError                a model directory is missing, incomplete or incompatible
+    │   └── ModelOutputError      the model produced something that is not a probability
+    └── MissingExtraError         an optional dependency is missing; the message names the extra
+
+Core errors carry no transport detail (no HTTP status, no exit code): a door decides how each
+class is answered.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +24,46 @@ from __future__ import annotations
 class MLEditorError(Exception):
     """Base class for errors shown to users as one line, never as a traceback."""
 
-    exit_code = 1
-
 
 class InvalidInputError(MLEditorError):
     """The question or the command's arguments are not acceptable (empty, too long, not UTF-8...)."""
 
-    exit_code = 2
+
+class PermissionDeniedError(MLEditorError):
+    """The caller is known but may not call this model version."""
+
+
+class AuthenticationError(PermissionDeniedError):
+    """No credentials where they are required, or credentials that are unknown, revoked or mistyped."""
+
+
+class RateLimitedError(MLEditorError):
+    """The caller's request budget is spent; `retry_after_s` says when the next request will be accepted."""
+
+    def __init__(self, retry_after_s: int, per_minute: int) -> None:
+        super().__init__(f"too many requests: the limit is {per_minute} per minute; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+        self.per_minute = per_minute
+
+
+class ShuttingDownError(MLEditorError):
+    """The service is shutting down and takes no new work; the client should retry on another instance."""
 
 
 class DataError(MLEditorError):
-    """A data dump or dataset file cannot be read (missing, malformed, truncated)."""
-
-    exit_code = 3
+    """A data dump, dataset file or store cannot be read or written (missing, malformed, truncated, down)."""
 
 
 class ModelError(MLEditorError):
     """A model directory is missing, incomplete or incompatible with this featurizer."""
 
-    exit_code = 4
+
+class ModelOutputError(ModelError):
+    """The model produced something that is not a probability; the request fails and the incident is logged."""
 
 
 class MissingExtraError(MLEditorError):
     """An optional dependency is not installed; the message names the extra to install."""
-
-    exit_code = 5
 
 
 def require_extra(module: str, extra: str) -> None:

@@ -34,7 +34,7 @@ from mleditor.batch.inputs import (
     parse_inputs,
 )
 from mleditor.batch.scoring import InputRow, prepare_row
-from mleditor.core.prediction import check_version
+from mleditor.core.validation import check_version
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.validation import InputLimits
 from mleditor.errors import InvalidInputError, MLEditorError

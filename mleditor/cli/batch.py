@@ -8,29 +8,21 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mleditor.errors import InvalidInputError
+from mleditor.cli.options import (
+    err, json_option, model_dir_option, out, prediction_store_option, several_values, version_option,
+)
 from mleditor.config import data_dir
+from mleditor.errors import InvalidInputError
 
-out = Console()
-err = Console(stderr=True)
 batch_app = typer.Typer(help="Batch predictions: precompute, store, look up.", no_args_is_help=True)
 
-STORE_ENV = "MLEDITOR_STORE"
-
-
-def _store_option() -> str:
-    return typer.Option(..., "--store", "-s", envvar=STORE_ENV,
-                        help="sqlite:///file.db (embedded) or postgresql://user:pw@host/db (shared); "
-                             "env MLEDITOR_STORE.")
-
-
-def _version_option() -> str:
-    return typer.Option("v3", "--model", "-m",
-                        help="Model version: v3 (score + advice, default), v2 (score), v1 (rules).")
+# `--input a.xml b.xml` and `--input a.xml --input b.xml` both give two inputs (README: `--input PATH...`).
+_SEVERAL_INPUTS = several_values("--input", "-i")
+_INPUTS_HELP = ("Posts.xml, dump folder, .7z, .csv, .parquet or table:NAME; several after one --input, "
+                "or --input repeated")
 
 
 def _default_inputs() -> list[str]:
@@ -41,21 +33,21 @@ def _default_inputs() -> list[str]:
     return found
 
 
-@batch_app.command("run")
+@batch_app.command("run", cls=_SEVERAL_INPUTS)
 def run(
     inputs: Optional[list[str]] = typer.Option(
-        None, "--input", "-i", help="Posts.xml, dump folder, .7z, .csv, .parquet or table:NAME; repeat for several "
-        "(default: every site under $MLEDITOR_DATA/stackexchange)."),
-    store_url: str = _store_option(),
-    version: str = _version_option(),
-    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory or id (default: shipped)."),
+        None, "--input", "-i", metavar="PATH...",
+        help=f"{_INPUTS_HELP} (default: every site under $MLEDITOR_DATA/stackexchange)."),
+    store_url: str = prediction_store_option(),
+    version: str = version_option(),
+    model_dir: Optional[str] = model_dir_option(),
     engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (Ray Data; extra 'ray')."),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Scoring processes (Ray: CPUs); 0 = all cores."),
     chunk_size: int = typer.Option(1000, "--chunk-size", min=1, help="Rows per chunk: one commit, one resume point."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an unfinished job with the same inputs."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated",
                                          help="Keep the rows read before a dump breaks off."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    as_json: bool = json_option("Print the summary as JSON."),
 ) -> None:
     """Score every question of the inputs into the store: resumable, incremental, bad rows to `rejects`."""
     from mleditor.batch.job import JobSpec, run_batch_job
@@ -102,10 +94,10 @@ class _progress:
 def top(
     site: str = typer.Option(..., "--site", help="The site whose questions to list."),
     n: int = typer.Option(20, "--n", "-n", min=1, help="How many questions."),
-    store_url: str = _store_option(),
-    version: str = _version_option(),
+    store_url: str = prediction_store_option(),
+    version: str = version_option(),
     max_score: float = typer.Option(0.5, "--max-score", help="Only questions scoring at most this (1 = all)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
+    as_json: bool = json_option("Print JSON lines instead of a table."),
 ) -> None:
     """The questions that would gain most from editing: low score, large estimated gain (v3 advice)."""
     from mleditor.stores.predictions.factory import open_store
@@ -129,9 +121,9 @@ def top(
 
 @batch_app.command("jobs")
 def jobs(
-    store_url: str = _store_option(),
+    store_url: str = prediction_store_option(),
     limit: int = typer.Option(20, "--limit", min=1, help="How many jobs, most recent first."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = json_option("Print JSON lines."),
 ) -> None:
     """Recent batch jobs with their status and counters."""
     from mleditor.stores.predictions.factory import open_store
@@ -152,10 +144,10 @@ def jobs(
 
 @batch_app.command("rejects")
 def rejects(
-    store_url: str = _store_option(),
+    store_url: str = prediction_store_option(),
     job_id: Optional[str] = typer.Option(None, "--job", help="Only this job's rejects."),
     limit: int = typer.Option(100, "--limit", min=1, help="How many rows."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+    as_json: bool = json_option("Print JSON lines."),
 ) -> None:
     """Rows a job could not score, and why."""
     from mleditor.stores.predictions.factory import open_store
@@ -172,17 +164,18 @@ def rejects(
     out.print(table)
 
 
-@batch_app.command("schedule")
+@batch_app.command("schedule", cls=_SEVERAL_INPUTS)
 def schedule(
-    inputs: list[str] = typer.Option(..., "--input", "-i", help="Inputs of the scheduled run (as for `batch run`)."),
-    store_url: str = _store_option(),
+    inputs: list[str] = typer.Option(..., "--input", "-i", metavar="PATH...",
+                                     help=f"Inputs of the scheduled run: {_INPUTS_HELP}."),
+    store_url: str = prediction_store_option(),
     at: str = typer.Option("02:00", "--at", help="Daily start time, HH:MM (local time of the machine)."),
     kind: str = typer.Option("systemd", "--format",
                              help="systemd (a .service and a .timer) or cron (one crontab line)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Folder to write the files to (default: print)."),
-    version: str = _version_option(),
-    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory or id (default: shipped)."),
+    version: str = version_option(),
+    model_dir: Optional[str] = model_dir_option(),
     workers: int = typer.Option(0, "--workers", "-w", min=0, help="Scoring processes; 0 = all cores."),
 ) -> None:
     """Generate a systemd timer (or a crontab line) that runs `mleditor batch run` every night."""

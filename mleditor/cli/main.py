@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mleditor.core.predictor import Prediction, Predictor
 from mleditor.core.records import Question
 from mleditor.core.registry import MODEL_VERSIONS, ModelDirectory, list_models
 from mleditor.core.validation import prepare_question
+from mleditor.cli.exit_codes import exit_code_for
+from mleditor.cli.options import err, json_option, model_dir_option, out, version_option
 from mleditor.errors import InvalidInputError, MLEditorError
 
 app = typer.Typer(
@@ -26,8 +27,6 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Inspect the installed models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-out = Console()
-err = Console(stderr=True)
 
 EXAMPLES = [
     Question("how 2 fix??", "it doesnt work. i tried everything and nothing works please help me asap!!! thanks"),
@@ -40,14 +39,6 @@ EXAMPLES = [
         "What should I check first?",
     ),
 ]
-
-
-def _version_option() -> str:
-    return typer.Option("v3", "--model", "-m", help="Model version: v1 (rules), v2 (score), v3 (score + advice).")
-
-
-def _model_dir_option() -> Optional[str]:
-    return typer.Option(None, "--model-dir", help="Model directory or id (default: the shipped model).")
 
 
 def _read_stdin_text() -> str:
@@ -117,9 +108,9 @@ def predict(
     title: Optional[str] = typer.Option(None, "--title", "-t", help="The question's title."),
     body: Optional[str] = typer.Option(None, "--body", "-b", help="The question's body (Markdown or HTML)."),
     jsonl: Optional[str] = typer.Option(None, "--jsonl", help='File of {"id","title","body"} lines ("-" = stdin).'),
-    version: str = _version_option(),
-    model_dir: Optional[str] = _model_dir_option(),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    version: str = version_option(),
+    model_dir: Optional[str] = model_dir_option(),
+    as_json: bool = json_option("Print JSON instead of a table."),
 ) -> None:
     """Score a question. With no text, --title/--body or --jsonl, the question is read from stdin."""
     if version not in MODEL_VERSIONS:
@@ -141,7 +132,7 @@ def predict(
 
 @app.command()
 def demo(
-    version: str = _version_option(), model_dir: Optional[str] = _model_dir_option()
+    version: str = version_option(), model_dir: Optional[str] = model_dir_option()
 ) -> None:
     """Score two example questions with the shipped model (no data needed)."""
     predictor = Predictor.load(model_dir)
@@ -151,7 +142,7 @@ def demo(
 
 
 @models_app.command("list")
-def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def models_list(as_json: bool = json_option()) -> None:
     """List the model directories found in $MLEDITOR_MODELS and the shipped models."""
     found = list_models()
     if as_json:
@@ -184,15 +175,30 @@ def _register_door_commands() -> None:
 _register_door_commands()
 
 
+# What click raises for a user's mistake on the command line (no such option or command, a bad or missing
+# value, an extra argument): typer >= 0.22 raises its own copy of click's classes, older typer click's.
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _show_click_error(exc: Exception) -> None:
+    """Print a usage error as click does: the usage line, the --help hint, then `Error: <one line>`."""
+    if type(exc).__name__ == "NoArgsIsHelpError" and not exc.format_message():  # type: ignore[attr-defined]
+        return  # no command given: typer has already printed the help
+    exc.show()  # type: ignore[attr-defined]
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a meaningful exit code."""
     try:
-        result = app(standalone_mode=False)
+        result = app(prog_name="mleditor", standalone_mode=False)
         if isinstance(result, int):
             sys.exit(result)
     except MLEditorError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
+    except _CLICK_ERROR as exc:
+        _show_click_error(exc)
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]  # 2 for every usage error
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -201,11 +207,6 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if os.environ.get("MLEDITOR_DEBUG"):
             raise
         err.print(f"internal error: {type(exc).__name__}: {exc} (set MLEDITOR_DEBUG=1 for the traceback)", markup=False, soft_wrap=True)

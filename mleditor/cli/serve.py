@@ -14,27 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mleditor.cli.options import account_store_option, err, json_option, out
 from mleditor.errors import InvalidInputError, require_extra
 
 if TYPE_CHECKING:
+    from mleditor.hybrid.settings import HybridSettings
     from mleditor.serve.settings import ServeSettings
     from mleditor.stores.accounts import AccountStore
 
-out = Console()
-err = Console(stderr=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", no_args_is_help=True)
 profiles_app = typer.Typer(help="Set user profiles that the server's gather step reads.", no_args_is_help=True)
 
 
 def _config_option() -> Optional[Path]:
     return typer.Option(None, "--config", "-c", help="TOML settings file with a 'serve' table (default: $MLEDITOR_SERVE_CONFIG).")
-
-
-def _store_option() -> Optional[str]:
-    return typer.Option(None, "--store", help="SQLite store (default: store_path from the settings, mleditor.db).")
 
 
 def _open_store(store: Optional[str]) -> AccountStore:
@@ -56,26 +51,34 @@ def serve(
                                                    help="Ray: requests per replica the autoscaler aims for (default 2)."),
 ) -> None:
     """Run the JSON API, the page and the operations endpoints (/healthz, /readyz, /metrics)."""
+    from mleditor.hybrid.settings import load_settings as load_hybrid_settings
     from mleditor.serve.settings import load_settings
 
     flags = {"host": host, "port": port, "workers": workers}
     settings = dataclasses.replace(load_settings(config), **{k: v for k, v in flags.items() if v is not None})
+    hybrid = load_hybrid_settings(config)
     scaling = {"min_replicas": min_replicas, "max_replicas": max_replicas, "target_ongoing_requests": target_ongoing}
     scaling = {k: v for k, v in scaling.items() if v is not None}
     if engine == "ray":
+        if hybrid.store:
+            raise InvalidInputError("the hybrid store is not wired into --engine ray yet; unset MLEDITOR_HYBRID_STORE "
+                                    "or use --engine local")
         _run_ray(settings, scaling)
     elif engine == "local":
         if scaling:
             raise InvalidInputError(f"--{next(iter(scaling)).replace('_', '-')} applies to --engine ray only")
-        _run_uvicorn(settings)
+        _run_uvicorn(settings, hybrid)
     else:
         raise InvalidInputError(f"unknown engine {engine!r}; choose local or ray")
 
 
-def _run_uvicorn(settings: ServeSettings) -> None:
+def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     import uvicorn
 
     from mleditor.serve.logs import configure_logging
+    from mleditor.config import CONFIG_ENV
+    from mleditor.hybrid.settings import settings_to_env as hybrid_to_env
+    from mleditor.serve.settings import CONFIG_ENV as SERVE_CONFIG_ENV
     from mleditor.serve.settings import settings_to_env
 
     configure_logging(settings.log_level)
@@ -86,18 +89,22 @@ def _run_uvicorn(settings: ServeSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
     # With a prediction store configured, the hybrid door answers first (stored, else live + write-back).
-    factory = "mleditor.hybrid.service:hybrid_app_from_env" if settings.hybrid_store else "mleditor.serve.app:app_from_env"
+    factory = "mleditor.hybrid.app:hybrid_app_from_env" if hybrid.store else "mleditor.serve.app:app_from_env"
     if settings.workers == 1:
-        if settings.hybrid_store:
-            from mleditor.hybrid.service import create_hybrid_app as build
-        else:
-            from mleditor.serve.app import create_app as build
+        if hybrid.store:
+            from mleditor.hybrid.app import create_hybrid_app
 
-        uvicorn.run(build(settings), **options)
+            app = create_hybrid_app(settings, hybrid)
+        else:
+            from mleditor.serve.app import create_app
+
+            app = create_app(settings)
+        uvicorn.run(app, **options)
         return
     # Worker processes rebuild the app from the environment: pass every setting down explicitly.
-    os.environ.pop("MLEDITOR_SERVE_CONFIG", None)
-    os.environ.update(settings_to_env(settings))
+    for name in (CONFIG_ENV, SERVE_CONFIG_ENV, "MLEDITOR_HYBRID_CONFIG"):
+        os.environ.pop(name, None)
+    os.environ.update(settings_to_env(settings) | hybrid_to_env(hybrid))
     uvicorn.run(factory, factory=True, workers=settings.workers, **options)
 
 
@@ -112,7 +119,7 @@ def _run_ray(settings: ServeSettings, scaling: dict[str, float]) -> None:
 def keys_create(
     name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. demo-app."),
     scopes: str = typer.Option("v1,v2,v3", "--scopes", help="Model versions the key may call, e.g. v1,v2."),
-    store: Optional[str] = _store_option(),
+    store: Optional[str] = account_store_option(),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""
     from mleditor.stores.keys import create_api_key
@@ -123,8 +130,8 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(store: Optional[str] = _store_option(),
-              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def keys_list(store: Optional[str] = account_store_option(),
+              as_json: bool = json_option()) -> None:
     """List the keys (ids, names, scopes, dates; never the secrets)."""
     from mleditor.stores.keys import list_api_keys
 
@@ -140,7 +147,7 @@ def keys_list(store: Optional[str] = _store_option(),
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id (the part after mle_)."),
-                store: Optional[str] = _store_option()) -> None:
+                store: Optional[str] = account_store_option()) -> None:
     """Revoke a key; requests with it get 401 from then on."""
     from mleditor.stores.keys import revoke_api_key
 
@@ -154,7 +161,7 @@ def profiles_set(
     questions: int = typer.Option(0, "--questions", help="How many questions the user asked."),
     median_score: Optional[float] = typer.Option(None, "--median-score", help="Median score of their questions."),
     preferred_version: Optional[str] = typer.Option(None, "--preferred-version", help="v1, v2 or v3."),
-    store: Optional[str] = _store_option(),
+    store: Optional[str] = account_store_option(),
 ) -> None:
     """Create or replace a user's profile."""
     from mleditor.stores.profiles import upsert_profile

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mleditor.errors import InvalidInputError, require_extra
+from mleditor.cli.options import err, json_option, model_dir_option, out
 from mleditor.config import data_dir
+from mleditor.errors import InvalidInputError, require_extra
 
-out = Console()
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from mleditor.core.registry import ModelDirectory
+
 data_app = typer.Typer(help="Turn Stack Exchange dumps into a dataset file.", no_args_is_help=True)
 
 
@@ -73,24 +73,35 @@ def _default_dataset(dataset: Optional[Path]) -> Path:
     raise InvalidInputError("pass --data FILE (create it with `mleditor data ingest --output FILE`)")
 
 
+def _data_option() -> Optional[Path]:
+    return typer.Option(None, "--data", "-d", help="Dataset file from `mleditor data ingest`.")
+
+
 def train(
-    dataset: Optional[Path] = typer.Option(None, "--data", "-d", help="Dataset file from `mleditor data ingest`."),
+    dataset: Optional[Path] = _data_option(),
     output: Path = typer.Option(Path("models"), "--output", "-o", help="Folder to create the model directory in."),
     model_id: Optional[str] = typer.Option(None, "--model-id", help="Name of the model directory (default: generated)."),
     holdout_site: str = typer.Option("ai", help="Site kept out of training to test generalization ('' for none)."),
     label_mode: str = typer.Option("site-year", help="Label groups: site-year or site."),
     epochs: int = typer.Option(40, min=1, help="Maximum training epochs."),
     seed: int = typer.Option(0, help="Seed for the split and the network."),
-    evaluate_after: bool = typer.Option(True, "--evaluate/--no-evaluate", help="Run `evaluate` on the new model."),
+    evaluate_after: bool = typer.Option(True, "--evaluate/--no-evaluate",
+                                        help="Evaluate the new model and record the metrics in its card."),
     folds: int = typer.Option(5, min=0, help="Cross-validation folds for the evaluation (0 = test split only)."),
 ) -> None:
     """Train the network (PyTorch), calibrate it and export a model directory (ONNX + metadata + card)."""
     require_extra("torch", "train")
+    from mleditor.training.evaluate import check_model_writable
     from mleditor.training.splits import LABEL_MODES, SplitConfig
     from mleditor.training.train import NetworkConfig, TrainConfig, train_model
 
     if label_mode not in LABEL_MODES:
         raise InvalidInputError(f"unknown --label-mode {label_mode!r}; choose one of {', '.join(LABEL_MODES)}")
+    check_model_writable(output, "train into another folder (e.g. --output models), then copy the model "
+                                 "directory into the package to ship it")
+    _check_folds(folds)
+    if evaluate_after:
+        require_extra("sklearn", "train")
     config = TrainConfig(SplitConfig(label_mode=label_mode, holdout_site=holdout_site or None, seed=seed),
                          NetworkConfig(epochs=epochs, seed=seed))
     dataset = _default_dataset(dataset)
@@ -98,24 +109,52 @@ def train(
         directory = train_model(dataset, output, config, progress, model_id)
     out.print(f"model written to {directory}")
     if evaluate_after:
-        evaluate(model_dir=str(directory), dataset=dataset, baselines=True, folds=folds, as_json=False)
+        from mleditor.core.registry import load_model_directory
+
+        _evaluate(load_model_directory(directory), dataset, baselines=True, folds=folds, output=None,
+                  write_model=True, as_json=False)
 
 
 def evaluate(
-    model_dir: Optional[str] = typer.Option(None, "--model-dir", help="Model directory or id (default: shipped)."),
-    dataset: Optional[Path] = typer.Option(None, "--data", "-d", help="Dataset file from `mleditor data ingest`."),
+    model_dir: Optional[str] = model_dir_option(),
+    dataset: Optional[Path] = _data_option(),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also fit and score the book's baselines."),
     folds: int = typer.Option(0, min=0, help="Also cross-validate with this many author folds (0 = no)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Write the metrics to FILE.json, FILE.md or a folder (metrics.json and "
+        "metrics.md) instead of printing them."),
+    write_model: bool = typer.Option(
+        False, "--write-to-model", help="Also merge the metrics into the model's meta.json and card.md (rows not "
+        "measured again are kept); not for the shipped models: copy the directory first."),
+    as_json: bool = json_option("Print the metrics as JSON instead of Markdown."),
 ) -> None:
-    """ROC AUC, PR AUC, Brier and ECE for v1, v2/v3 and the baselines, on the model's own split."""
+    """ROC AUC, PR AUC, Brier and ECE for v1, v2/v3 and the baselines, on the model's own split.
+
+    The model directory is left as it is unless --write-to-model is given.
+    """
     require_extra("sklearn", "train")
     from mleditor.core.registry import resolve_model
-    from mleditor.training.evaluate import evaluate_model, record_metrics
-    from mleditor.training.report import metrics_to_dict
 
-    model = resolve_model(model_dir)
-    dataset = _default_dataset(dataset)
+    _evaluate(resolve_model(model_dir), _default_dataset(dataset), baselines, folds, output, write_model, as_json)
+
+
+def _check_folds(folds: int) -> None:
+    if folds == 1:
+        raise InvalidInputError("--folds must be 0 (no cross-validation) or at least 2")
+
+
+def _evaluate(model: ModelDirectory, dataset: Path, baselines: bool, folds: int, output: Optional[Path],
+              write_model: bool, as_json: bool) -> None:
+    """Measure, then report where asked: stdout, --output, the model directory (merged)."""
+    from mleditor.training.evaluate import check_model_writable, evaluate_model, metrics_record, write_to_model
+    from mleditor.training.report import metrics_json, metrics_markdown, output_files, write_metrics
+
+    # Every refusal before the evaluation, which takes minutes.
+    _check_folds(folds)
+    if write_model:
+        check_model_writable(model.path)
+    if output is not None:
+        output_files(output)
     crossval = None
     with _progress() as progress:
         rows = evaluate_model(model, dataset, with_baselines=baselines, on_progress=progress)
@@ -123,16 +162,21 @@ def evaluate(
             from mleditor.training.crossval import cross_validate
             from mleditor.training.train import TrainConfig
 
-            if folds < 2:
-                raise InvalidInputError("--folds must be 0 (no cross-validation) or at least 2")
             config = TrainConfig.from_dict(model.meta["training"])
             crossval = (folds, cross_validate(dataset, config, folds, baselines, on_progress=progress))
-    table = record_metrics(model, rows, dataset, crossval)
-    if as_json:
-        payload = [{"model": r.model, "set": r.evaluation_set, **metrics_to_dict(r.metrics)} for r in rows]
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    record = metrics_record(rows, dataset, crossval)
+    report = {"model_id": model.model_id, **record}
+    if output is not None:
+        for path in write_metrics(report, output):
+            err.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
+    elif as_json:
+        sys.stdout.write(metrics_json(report))
     else:
-        out.print(table, markup=False, highlight=False, soft_wrap=True)
+        out.print(metrics_markdown(record), markup=False, highlight=False, soft_wrap=True)
+    if write_model:
+        write_to_model(model, record)
+        err.print(f"metrics merged into {model.path}/meta.json and card.md", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,1 +1,35 @@
 """The core every door builds on: ingestion, the featurizer spec, the model and the request pipeline."""
+
+from mleditor._exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "AllowLocal": "mleditor.core.access",
+    "Authorizer": "mleditor.core.access",
+    "BandedRunner": "mleditor.core.runners",
+    "Caller": "mleditor.core.access",
+    "Context": "mleditor.core.requests",
+    "DirectRunner": "mleditor.core.runners",
+    "InputLimits": "mleditor.core.validation",
+    "KnownAnswer": "mleditor.core.requests",
+    "ModelDirectory": "mleditor.core.registry",
+    "ModelInput": "mleditor.core.requests",
+    "NoProfiles": "mleditor.core.access",
+    "OnnxScorer": "mleditor.core.scorer",
+    "Pipeline": "mleditor.core.pipeline",
+    "PipelineHooks": "mleditor.core.hooks",
+    "PipelineResult": "mleditor.core.requests",
+    "PredictRequest": "mleditor.core.requests",
+    "Prediction": "mleditor.core.prediction",
+    "PredictionLookup": "mleditor.core.stored",
+    "Predictor": "mleditor.core.predictor",
+    "ProfileSource": "mleditor.core.access",
+    "Question": "mleditor.core.records",
+    "Runner": "mleditor.core.runners",
+    "StoredPrediction": "mleditor.core.stored",
+    "UserProfile": "mleditor.core.access",
+    "ValidRequest": "mleditor.core.requests",
+    "content_hash": "mleditor.core.stored",
+    "featurize": "mleditor.core.features",
+    "prepare_question": "mleditor.core.validation",
+    "resolve_model": "mleditor.core.registry",
+})

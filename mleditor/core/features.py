@@ -6,7 +6,6 @@ tests/golden/ pin it so that other implementations (the browser's JavaScript) ca
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -199,6 +198,10 @@ def dense_features(title: str, body: str) -> tuple[np.ndarray, list[str], list[s
 
 def featurize(title: str, body: str) -> Features:
     """Featurize one question (title and Markdown-flavoured body) per FEATURES.md."""
-    title, body = normalize_title(title), normalize(body)
+    return featurize_normalized(normalize_title(title), normalize(body))
+
+
+def featurize_normalized(title: str, body: str) -> Features:
+    """Featurize text already normalized by §2 (as `prepare_question` returns it): normalizing is not repeated."""
     dense, title_tokens, body_tokens = dense_features(title, body)
     return Features(ngram_ids=ngram_ids(title_tokens, body_tokens), dense=dense)

@@ -1,152 +1,62 @@
-"""The request pipeline, in six named steps that every door shares:
+"""The request pipeline: six named steps, and `Pipeline`, the one driver every door uses.
 
     validate → gather → preprocess → run model → postprocess → respond
 
-Each step is a small function with its own tests. `Pipeline.run` chains them synchronously (the
-CLI, batch jobs, Ray replicas); the web server runs the same steps but swaps step 4 for its
-micro-batcher. Permission checks and profile lookups come in through two small protocols, so the
-core never imports a door.
+Each step is a small function with its own tests. `Pipeline` chains them — `run` for one request,
+`arun` on an event loop, `run_many` for a chunk — and is the only place that does. What differs
+per door is given to it: a *runner* for step 4 (`mleditor.core.runners`: one direct call, length
+bands for batch chunks, the server's micro-batcher) and *hooks* around the steps
+(`mleditor.core.hooks`: rate limit, cache, stored lookup, write-back, metrics). Permission checks
+and profile lookups come in through two small protocols (`mleditor.core.access`), so the core
+never imports a door.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 
-from mleditor.core.features import Features, featurize
-from mleditor.core.prediction import Prediction, check_version
+from mleditor.core.access import AllowLocal, Authorizer, Caller, NoProfiles, ProfileSource, UserProfile
+from mleditor.core.features import DENSE_INDEX, Features, featurize_normalized
+from mleditor.core.hooks import PipelineHooks
+from mleditor.core.prediction import Prediction
 from mleditor.core.recommend import counterfactual_batch, model_recommendations, rule_recommendations, rule_score
-from mleditor.core.records import Question
-from mleditor.core.registry import MODEL_VERSIONS, ModelDirectory
-from mleditor.core.scorer import pad_ngram_ids
-from mleditor.core.validation import InputLimits, prepare_question
-from mleditor.errors import MLEditorError, ModelError
+from mleditor.core.registry import ModelDirectory
+from mleditor.core.requests import Context, KnownAnswer, ModelInput, PipelineResult, PredictRequest, ValidRequest
+from mleditor.core.runners import DirectRunner, Runner, ScoreFn
+from mleditor.core.validation import InputLimits, check_text, check_version, prepare_question
+from mleditor.errors import InvalidInputError, MLEditorError, ModelOutputError, PermissionDeniedError
+
+__all__ = [
+    "AllowLocal", "Authorizer", "Caller", "Context", "KnownAnswer", "ModelInput", "NoProfiles", "Pipeline",
+    "PipelineResult", "PredictRequest", "ProfileSource", "StepTimer", "UserProfile", "ValidRequest",
+    "describe_confidence", "describe_label", "gather", "model_input", "postprocess", "preprocess", "respond",
+    "run_model", "validate",
+]
 
 incident_log = logging.getLogger("mleditor.incidents")
 
+# Featurizing 50,000 characters takes ~10 ms; past this size `arun` featurizes on a thread so the loop stays free.
+OFFLOAD_PREPROCESS_CHARS = 10_000
 
-class PermissionDeniedError(MLEditorError):
-    """The caller may not use this model version (HTTP 403), or is not known at all (HTTP 401)."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, status: int = 403) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class ModelOutputError(ModelError):
-    """The model produced something that is not a probability; the request fails, the incident is logged."""
-
-
-
-@dataclass(frozen=True)
-class PredictRequest:
-    """A request as it arrives at any door."""
-
-    title: str
-    body: str
-    version: str = "v3"
-    api_key: str | None = None
-    user_id: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking, and which model versions they may call."""
-
-    name: str
-    scopes: frozenset[str]
-
-
-class Authorizer(Protocol):
-    def authorize(self, api_key: str | None, version: str) -> Caller:
-        """Return the caller, or raise PermissionDeniedError (401 unknown key, 403 version out of scope)."""
-
-
-class AllowLocal:
-    """The authorizer for local use (CLI, batch): everyone may call every version."""
-
-    def authorize(self, api_key: str | None, version: str) -> Caller:
-        return Caller("local", frozenset(MODEL_VERSIONS))
-
-
-@dataclass(frozen=True)
-class UserProfile:
-    """What the store knows about a user; gathered, not sent by the client."""
-
-    user_id: str
-    questions_asked: int = 0
-    median_score: float | None = None
-    preferred_version: str | None = None
-
-
-class ProfileSource(Protocol):
-    def get_profile(self, user_id: str) -> UserProfile | None:
-        """The user's profile, or None when there is none (which is normal)."""
-
-
-class NoProfiles:
-    def get_profile(self, user_id: str) -> UserProfile | None:
-        return None
-
-
-@dataclass(frozen=True)
-class ValidRequest:
-    request: PredictRequest
-    question: Question
-    caller: Caller
-
-
-@dataclass(frozen=True)
-class Context:
-    valid: ValidRequest
-    profile: UserProfile | None
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """What step 4 scores: row 0 is the question; for v3 the other rows are its counterfactuals."""
-
-    version: str
-    features: Features
-    ngram_ids: np.ndarray
-    dense: np.ndarray
-    counterfactuals: list[str]
-
-
-@dataclass(frozen=True)
-class PipelineResult:
-    prediction: Prediction
-    confidence: str
-    label: str
-    request_id: str
-    timings_ms: dict[str, float]
-    profile: UserProfile | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.prediction.to_dict(),
-            "label": self.label,
-            "confidence": self.confidence,
-            "request_id": self.request_id,
-            "timings_ms": self.timings_ms,
-        }
+# The errors `run_many` returns in a request's place (a client's or the model's fault, not a bug).
+REQUEST_ERRORS = (InvalidInputError, PermissionDeniedError, ModelOutputError)
 
 
 # Step 1
 def validate(request: PredictRequest, authorizer: Authorizer, limits: InputLimits = InputLimits()) -> ValidRequest:
-    """Schema and limits, then permission: the version must exist and be in the caller's scopes."""
+    """The version must exist and be in the caller's scopes; the text passes the boundary check."""
     check_version(request.version)
     caller = authorizer.authorize(request.api_key, request.version)
-    return ValidRequest(request, prepare_question(request.title, request.body, limits), caller)
+    if request.user_id is not None:
+        check_text("user_id", request.user_id)
+    question = prepare_question(request.title, request.body, limits, request.body_format)
+    return ValidRequest(request, question, caller)
 
 
 # Step 2
@@ -160,28 +70,44 @@ def gather(valid: ValidRequest, profiles: ProfileSource) -> Context:
 def preprocess(context: Context, typical: dict[str, float]) -> ModelInput:
     """Featurize; for v3 also build the counterfactual rows scored in the same model call."""
     question = context.valid.question
-    version = context.valid.request.version
-    features = featurize(question.title, question.body)
-    return model_input(features, version, typical)
+    return model_input(featurize_normalized(question.title, question.body), context.version, typical)
 
 
 def model_input(features: Features, version: str, typical: dict[str, float]) -> ModelInput:
+    """The rows step 4 scores for `version`: none for v1, the question for v2, plus its counterfactuals for v3."""
     if version == "v1":
-        empty = np.zeros((0, 1), dtype=np.int64)
-        return ModelInput(version, features, empty, np.zeros((0, features.dense.size), np.float32), [])
+        return ModelInput(version, features, np.zeros((0, features.dense.size), np.float32), [])
     if version == "v2":
-        names, rows = [], features.dense[None, :]
-    else:
-        names, rows = counterfactual_batch(features.dense, typical)
-    ids = pad_ngram_ids([features.ngram_ids] * len(rows))
-    return ModelInput(version, features, ids, rows.astype(np.float32), names)
+        return ModelInput(version, features, features.dense[None, :].astype(np.float32), [])
+    names, rows = counterfactual_batch(features.dense, typical)
+    return ModelInput(version, features, rows.astype(np.float32), names)
 
 
-# Step 4 (synchronous; the server uses its micro-batcher instead)
-def run_model(model_input: ModelInput, score: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    if model_input.version == "v1":
-        return np.zeros(0, dtype=np.float32)
-    return score(model_input.ngram_ids, model_input.dense)
+# Step 4 (one input, one direct call; `Pipeline` hands many inputs to its runner)
+def run_model(model_input: ModelInput, score: ScoreFn) -> np.ndarray:
+    """The scores of the input's rows; v1 has no rows, so the model is not called."""
+    return _score_with(DirectRunner(score), [model_input])[0]
+
+
+def needs_model(model_input: ModelInput) -> bool:
+    """The one place that decides whether an input goes to the model: v1 has no rows (rules only)."""
+    return model_input.rows > 0
+
+
+def _score_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+    needed = [item for item in inputs if needs_model(item)]
+    return _place(inputs, runner.score_inputs(needed) if needed else [])
+
+
+async def _ascore_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+    needed = [item for item in inputs if needs_model(item)]
+    return _place(inputs, await runner.ascore_inputs(needed) if needed else [])
+
+
+def _place(inputs: Sequence[ModelInput], scored: list[np.ndarray]) -> list[np.ndarray]:
+    """The scores of the inputs that needed the model, with empty arrays for the others, in input order."""
+    found = iter(scored)
+    return [next(found) if needs_model(item) else np.zeros(0, dtype=np.float32) for item in inputs]
 
 
 # Step 5
@@ -192,7 +118,7 @@ def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirecto
         recommendations = rule_recommendations(model_input.features.dense_dict())
         return Prediction(rule_score(len(recommendations), model.v1_calibration), version, model.model_id, recommendations)
     scores = np.asarray(scores, dtype=np.float64)
-    if scores.shape != (len(model_input.dense),) or not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
+    if scores.shape != (model_input.rows,) or not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
         incident_log.error('{"incident": "score_out_of_range", "request_id": "%s", "model_id": "%s", "scores": "%s"}',
                            request_id, model.model_id, np.array2string(scores[:4], precision=4))
         raise ModelOutputError(
@@ -217,23 +143,32 @@ def describe_label(score: float) -> str:
     return "could go either way"
 
 
-def describe_confidence(prediction: Prediction, features: Features) -> tuple[str, str]:
-    """A label and the confidence in words, with the caveats that apply to this question."""
+def describe_confidence(prediction: Prediction, body_words: float | None,
+                        computed_at: datetime | None = None) -> tuple[str, str]:
+    """A label and the confidence in words, with the caveats that apply (`body_words` None: not known)."""
     score = prediction.score
     label = describe_label(score)
     text = f"{label} ({score:.2f})"
-    if features.dense_dict()["body_words"] < SHORT_QUESTION_WORDS:
+    if body_words is not None and body_words < SHORT_QUESTION_WORDS:
         text += "; the model is less sure for very short questions"
     if prediction.model_version == "v1":
         text += "; v1 uses fixed rules, not a trained model"
+    if computed_at is not None:
+        text += f"; precomputed {computed_at:%Y-%m-%d %H:%M} UTC"
     return label, text
 
 
 # Step 6
-def respond(prediction: Prediction, features: Features, request_id: str, timings_ms: dict[str, float],
-            profile: UserProfile | None = None) -> PipelineResult:
-    label, confidence = describe_confidence(prediction, features)
-    return PipelineResult(prediction, confidence, label, request_id, timings_ms, profile)
+def respond(prediction: Prediction, body_words: float | None, request_id: str, timings_ms: dict[str, float],
+            profile: UserProfile | None = None, *, known: KnownAnswer | None = None,
+            content_hash: str = "") -> PipelineResult:
+    """The answer: the prediction, its meaning in words, and how it was made."""
+    computed_at = known.computed_at if known is not None else None
+    label, confidence = describe_confidence(prediction, body_words, computed_at)
+    return PipelineResult(prediction, confidence, label, request_id, timings_ms, profile,
+                          cached=known is not None and known.cached,
+                          source=known.source if known is not None else "live",
+                          computed_at=computed_at, body_words=body_words, content_hash=content_hash)
 
 
 class StepTimer:
@@ -250,28 +185,128 @@ class StepTimer:
 
 
 class Pipeline:
-    """The six steps chained synchronously around one model directory and one scorer."""
+    """The six steps around one model directory, driven the same way for every door.
 
-    def __init__(self, model: ModelDirectory, score: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 authorizer: Authorizer | None = None, profiles: ProfileSource | None = None,
+    Parameters:
+        model: the model directory (`resolve_model(...)`): model id, typical values, v1 calibration.
+        runner: step 4 — a `Runner`, or a plain `score(ngram_ids, dense)` function, which gets a
+            `DirectRunner` (every row of a call's inputs in one model call).
+        authorizer: step 1's permission check (default `AllowLocal`: everyone may call everything).
+        profiles: step 2's profile source (default `NoProfiles`).
+        hooks: `PipelineHooks` called in order around the steps (rate limit, cache, stored lookup...).
+        limits: the input limits of the boundary check.
+
+    Example::
+
+        from mleditor.core.registry import resolve_model
+        from mleditor.core.scorer import OnnxScorer
+
+        model = resolve_model(None)                     # the shipped model
+        pipeline = Pipeline(model, OnnxScorer.from_path(model.onnx_path).score)
+        result = pipeline.run(PredictRequest("How do I stop gushing bottles?", "I prime with 120 g.", version="v3"))
+        print(result.prediction.score, result.confidence)
+    """
+
+    def __init__(self, model: ModelDirectory, runner: Runner | ScoreFn, *, authorizer: Authorizer | None = None,
+                 profiles: ProfileSource | None = None, hooks: Sequence[PipelineHooks] = (),
                  limits: InputLimits = InputLimits()) -> None:
         self.model = model
-        self.score = score
-        self.authorizer = authorizer or AllowLocal()
-        self.profiles = profiles or NoProfiles()
+        self.runner: Runner = runner if isinstance(runner, Runner) else DirectRunner(runner)
+        self.authorizer: Authorizer = authorizer or AllowLocal()
+        self.profiles: ProfileSource = profiles or NoProfiles()
+        self.hooks: list[PipelineHooks] = list(hooks)
         self.limits = limits
         self.typical = model.typical_values
 
     def run(self, request: PredictRequest) -> PipelineResult:
+        """The six steps for one request, synchronously."""
         timer = StepTimer()
+        context = self._validate_and_gather(request, timer)
+        for hook in self.hooks:
+            known = hook.known_answer(context)
+            if known is not None:
+                return self._known(context, known, timer)
+        model_input = preprocess(context, self.typical)
+        timer.lap("preprocess")
+        scores = _score_with(self.runner, [model_input])[0]
+        timer.lap("model")
+        return self._finish(context, model_input, scores, timer)
+
+    async def arun(self, request: PredictRequest) -> PipelineResult:
+        """The six steps for one request on an event loop: hooks and the runner may wait without blocking it."""
+        timer = StepTimer()
+        context = self._validate_and_gather(request, timer)
+        for hook in self.hooks:
+            known = await hook.aknown_answer(context)
+            if known is not None:
+                return self._known(context, known, timer)
+        if len(context.valid.question.body) > OFFLOAD_PREPROCESS_CHARS:
+            model_input = await asyncio.to_thread(preprocess, context, self.typical)
+        else:
+            model_input = preprocess(context, self.typical)
+        timer.lap("preprocess")
+        scores = (await _ascore_with(self.runner, [model_input]))[0]
+        timer.lap("model")
+        return self._finish(context, model_input, scores, timer)
+
+    def run_many(self, requests: Sequence[PredictRequest]) -> list[PipelineResult | MLEditorError]:
+        """The six steps for a chunk: every request's rows go to the runner together (one call, or one per band).
+
+        A request that fails (invalid input, refused permission, an invalid score) gets its error in
+        its place; the others are answered. Timings are per request, the model step shared.
+        """
+        answers: list[PipelineResult | MLEditorError | None] = [None] * len(requests)
+        todo: list[tuple[int, Context, ModelInput, StepTimer]] = []
+        for index, request in enumerate(requests):
+            timer = StepTimer()
+            try:
+                context = self._validate_and_gather(request, timer)
+                known = next((k for k in (hook.known_answer(context) for hook in self.hooks) if k is not None), None)
+                if known is not None:
+                    answers[index] = self._known(context, known, timer)
+                    continue
+                todo.append((index, context, preprocess(context, self.typical), timer))
+                timer.lap("preprocess")
+            except REQUEST_ERRORS as exc:
+                answers[index] = exc
+        started = time.perf_counter()
+        all_scores = _score_with(self.runner, [item[2] for item in todo])
+        model_ms = round((time.perf_counter() - started) * 1000, 3)
+        for (index, context, model_input, timer), scores in zip(todo, all_scores):
+            timer.timings_ms["model"] = model_ms
+            try:
+                answers[index] = self._finish(context, model_input, scores, timer)
+            except ModelOutputError as exc:
+                answers[index] = exc
+        return [answer for answer in answers if answer is not None]
+
+    def _validate_and_gather(self, request: PredictRequest, timer: StepTimer) -> Context:
         valid = validate(request, self.authorizer, self.limits)
+        for hook in self.hooks:
+            hook.after_validate(valid)
         timer.lap("validate")
         context = gather(valid, self.profiles)
         timer.lap("gather")
-        model_input = preprocess(context, self.typical)
-        timer.lap("preprocess")
-        scores = run_model(model_input, self.score)
-        timer.lap("model")
-        prediction = postprocess(model_input, scores, self.model, request.request_id)
+        return context
+
+    def _known(self, context: Context, known: KnownAnswer, timer: StepTimer) -> PipelineResult:
+        timer.lap(known.step)
+        result = respond(known.prediction, known.body_words, context.valid.request.request_id, timer.timings_ms,
+                         context.profile, known=known, content_hash=context.valid.content_hash)
+        self._after_respond(context, result)
+        return result
+
+    def _finish(self, context: Context, model_input: ModelInput, scores: np.ndarray, timer: StepTimer) -> PipelineResult:
+        request_id = context.valid.request.request_id
+        prediction = postprocess(model_input, scores, self.model, request_id)
         timer.lap("postprocess")
-        return respond(prediction, model_input.features, request.request_id, timer.timings_ms, context.profile)
+        body_words = float(model_input.features.dense[DENSE_INDEX["body_words"]])
+        result = respond(prediction, body_words, request_id, timer.timings_ms, context.profile,
+                         content_hash=context.valid.content_hash)
+        self._after_respond(context, result)
+        return result
+
+    def _after_respond(self, context: Context, result: PipelineResult) -> None:
+        for hook in self.hooks:
+            hook.after_respond(context, result)
+

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mleditor.core.recommend import Recommendation
-from mleditor.core.registry import MODEL_VERSIONS
-from mleditor.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -27,9 +25,3 @@ class Prediction:
             "recommendations": [rec.to_dict() for rec in self.recommendations],
         }
 
-
-def check_version(version: str) -> str:
-    """Refuse a model version that does not exist, naming the ones that do."""
-    if version not in MODEL_VERSIONS:
-        raise InvalidInputError(f"unknown model version {version!r}; choose one of {', '.join(MODEL_VERSIONS)}")
-    return version

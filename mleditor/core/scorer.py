@@ -22,14 +22,17 @@ OUTPUT_LOGIT = "logit"
 N_BUCKETS_KEY = "mleditor.n_buckets"
 
 
-def pad_ngram_ids(rows: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack 1-D id arrays into int64 [B, max(1, longest)], right-padded with 0 (an empty row is all 0)."""
+def pad_ngram_ids(rows: Sequence[np.ndarray], width: int = 1) -> np.ndarray:
+    """Stack 1-D id arrays into int64 [B, max(width, longest)], right-padded with 0 (an empty row is all 0).
+
+    The one padder: every runner builds its model batches with it.
+    """
     arrays = [np.asarray(row) for row in rows]
     for index, row in enumerate(arrays):
         if row.ndim != 1 or (row.size and not np.issubdtype(row.dtype, np.integer)):
             raise ValueError(f"row {index} must be a 1-D array of integer ids; got {row.dtype} {row.shape}")
-    width = max((row.size for row in arrays), default=0)
-    padded = np.zeros((len(arrays), max(1, width)), dtype=np.int64)
+    longest = max((row.size for row in arrays), default=0)
+    padded = np.zeros((len(arrays), max(1, width, longest)), dtype=np.int64)
     for index, row in enumerate(arrays):
         padded[index, : row.size] = row
     return padded

@@ -18,8 +18,12 @@ def content_hash(title: str, body: str) -> str:
     The same hash means the same features, hence the same prediction from the same model. The
     title's length is part of the payload so that no (title, body) split can collide with another.
     """
-    clean_title, clean_body = normalize_title(title), normalize(body)
-    payload = f"{len(clean_title)}:{clean_title}{clean_body}".encode("utf-8", "surrogatepass")
+    return normalized_content_hash(normalize_title(title), normalize(body))
+
+
+def normalized_content_hash(title: str, body: str) -> str:
+    """`content_hash` of text already normalized (as `prepare_question` returns it), without normalizing again."""
+    payload = f"{len(title)}:{title}{body}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(payload).hexdigest()
 
 
@@ -33,10 +37,16 @@ class StoredPrediction:
 
 
 class PredictionLookup(Protocol):
-    """What the hybrid door needs from a prediction store (all calls may block; run them off the event loop)."""
+    """What the hybrid door needs from a prediction store, in the store's own verbs.
 
-    def find_by_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None: ...
+    Every call may block (a database); the hybrid door runs them off the event loop.
+    """
 
-    def find_by_question(self, site: str, question_id: int, version: str) -> StoredPrediction | None: ...
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
+        """The most recent prediction of this content by this model id and version, or None."""
 
-    def save(self, prediction: Prediction, content_hash: str, title: str) -> None: ...
+    def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
+        """The stored prediction of one question, or None."""
+
+    def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
+        """Store a prediction computed live, findable by its content hash."""

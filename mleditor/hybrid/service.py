@@ -1,14 +1,20 @@
 """Door 3, hybrid: serve the stored prediction when it exists and is fresh, else compute it live and store it.
 
-    request → validate (permission applies to stored answers too)
-            → look up (model id + version + content hash, or site + question id)
+    request → validate (permission applies to stored answers too) → gather
+            → look up (model id + version + content hash)
             → fresh?  yes: answer with source "precomputed"
                       no:  the live pipeline, answer with source "live", write back in the background
 
-It composes two doors through core interfaces only: any `PredictionLookup` (the batch door's
-store through `BatchStoreLookup`) and any live service with the serve door's `predict` shape.
-A store that fails never fails a request: lookups degrade to live inference, write-backs are
-counted and dropped.
+It writes no chain of steps: `HybridService` is a set of hooks on the live service's `Pipeline`
+(`known_answer` before step 3, `after_respond` after step 6), added with `live.use(...)`, so the
+API and the pages both answer through it. It composes through protocols only: any
+`PredictionLookup` (the prediction store family through `StoreLookup`) and any live service with
+`use`, `predict`, `model` and `metrics`. A store that fails never fails a request: lookups degrade
+to live inference, write-backs are counted and dropped.
+
+    service = PredictionService.from_settings(ServeSettings())
+    hybrid = HybridService(service, StoreLookup.open("sqlite:///predictions.db"))
+    result = await service.predict(PredictRequest(title, body, version="v3"))   # result.source
 """
 
 from __future__ import annotations
@@ -16,54 +22,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from mleditor.core.pipeline import PipelineResult, PredictRequest, StepTimer, describe_label, validate
+from mleditor.core.hooks import PipelineHooks
 from mleditor.core.prediction import Prediction
-from mleditor.core.stored import PredictionLookup, StoredPrediction, content_hash
+from mleditor.core.registry import ModelDirectory
+from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest
+from mleditor.core.stored import PredictionLookup, StoredPrediction
+from mleditor.hybrid.settings import HybridSettings
 
 log = logging.getLogger("mleditor.hybrid")
-DEFAULT_TTL_S = 7 * 24 * 3600.0
-LOOKUP_TIMEOUT_S = 0.5
+T = TypeVar("T")
+
+
+class _Metrics(Protocol):
+    registry: CollectorRegistry
 
 
 class LiveService(Protocol):
-    """The serve door's PredictionService, as far as hybrid needs it."""
+    """The serve door's PredictionService, as far as the hybrid door needs it."""
 
-    authorizer: Any
-    limits: Any
-    model: Any
-    metrics: Any
+    model: ModelDirectory
+    metrics: _Metrics
 
-    async def predict(self, request: PredictRequest, client: str = "-") -> Any: ...
+    def use(self, hook: PipelineHooks) -> None: ...
 
-
-@dataclass(frozen=True)
-class HybridResult(PipelineResult):
-    """A pipeline result that says where it came from: "precomputed" or "live"."""
-
-    cached: bool = False
-    source: str = "live"
-    computed_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        payload = {**super().to_dict(), "cached": self.cached, "source": self.source}
-        if self.computed_at:
-            payload["computed_at"] = self.computed_at
-        return payload
+    async def predict(self, request: PredictRequest, client: str | None = None) -> PipelineResult: ...
 
 
 class HybridMetrics:
     """Hit rate, stale hits refused, store errors and write-back failures, on the live service's registry."""
 
-    def __init__(self, registry: Any) -> None:
-        self.hits = Counter("mleditor_hybrid_hits_total", "Answers served from a fresh stored prediction.", registry=registry)
-        self.misses = Counter("mleditor_hybrid_misses_total", "Lookups that found no stored prediction.", registry=registry)
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.hits = Counter("mleditor_hybrid_hits_total", "Answers served from a fresh stored prediction.",
+                            registry=registry)
+        self.misses = Counter("mleditor_hybrid_misses_total", "Lookups that found no stored prediction.",
+                              registry=registry)
         self.stale = Counter("mleditor_hybrid_stale_refused_total",
                              "Stored predictions refused as too old or from another model.", registry=registry)
         self.store_errors = Counter("mleditor_hybrid_store_errors_total",
@@ -76,49 +74,79 @@ class HybridMetrics:
     def _ratio(self) -> float:
         hits = self.hits._value.get()
         total = hits + self.misses._value.get() + self.stale._value.get() + self.store_errors._value.get()
-        return hits / total if total else 0.0
+        return float(hits / total) if total else 0.0
 
 
-class HybridService:
-    """Looks up before computing; the same `predict` shape as the live service, plus `source` in the answer."""
+class HybridService(PipelineHooks):
+    """The stored-lookup and write-back hooks on `live`'s pipeline, and stored predictions by question id.
 
-    def __init__(self, live: LiveService, lookup: PredictionLookup, ttl_s: float = DEFAULT_TTL_S,
-                 clock: Any = time.time) -> None:
+    Parameters:
+        live: the serve door's `PredictionService` (its pipeline gets these hooks).
+        lookup: where predictions are stored (`StoreLookup.open(url)`, or any `PredictionLookup`).
+        ttl_s: a stored prediction older than this is recomputed live.
+        clock: seconds since the epoch (tests pass a fake one).
+        lookup_timeout_s: a lookup slower than this counts as a store error and the answer is live.
+    """
+
+    def __init__(self, live: LiveService, lookup: PredictionLookup, ttl_s: float = HybridSettings.ttl_s,
+                 clock: Callable[[], float] = time.time, lookup_timeout_s: float = HybridSettings.lookup_timeout_s) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be more than 0 seconds; got {ttl_s}")
         self.live = live
         self.lookup = lookup
         self.ttl_s = ttl_s
         self.clock = clock
+        self.lookup_timeout_s = lookup_timeout_s
         self.metrics = HybridMetrics(live.metrics.registry)
         # One thread for the store: SQLite connections stay on the thread that made them, and
         # store calls never compete with the event loop.
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybrid-store")
-        self._pending: set[asyncio.Future] = set()
+        self._pending: set[asyncio.Future[None]] = set()
+        live.use(self)
 
     @property
     def model_id(self) -> str:
         return self.live.model.model_id
 
-    async def predict(self, request: PredictRequest, client: str = "-") -> HybridResult:
-        timer = StepTimer()
-        valid = validate(request, self.live.authorizer, self.live.limits)
-        timer.lap("validate")
-        digest = content_hash(valid.question.title, valid.question.body)
-        stored = await self._find(digest, request.version)
-        timer.lap("lookup")
-        if stored is not None and self._is_fresh(stored):
-            self.metrics.hits.inc()
-            return self._precomputed(stored, request, timer.timings_ms)
-        if stored is not None:
-            self.metrics.stale.inc()
-        live = await self.live.predict(request, client)
-        self._write_back(live.prediction, digest, valid.question.title)
-        return HybridResult(**{**vars(live), "source": "live"})
+    async def predict(self, request: PredictRequest, client: str | None = None) -> PipelineResult:
+        """The live service's `predict`, which now passes these hooks (for callers holding the hybrid door)."""
+        return await self.live.predict(request, client)
+
+    def known_answer(self, context: Context) -> KnownAnswer | None:
+        """The synchronous lookup (`Pipeline.run`); a failing store answers None."""
+        try:
+            found = self.lookup.get_by_content_hash(self.model_id, context.version, context.valid.content_hash)
+        except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
+            return self._lookup_failed(exc)
+        return self._answer(found)
+
+    async def aknown_answer(self, context: Context) -> KnownAnswer | None:
+        """The lookup on the store thread, bounded by lookup_timeout_s; a failing or slow store answers None."""
+        try:
+            found = await asyncio.wait_for(self._in_store_thread(
+                self.lookup.get_by_content_hash, self.model_id, context.version, context.valid.content_hash),
+                self.lookup_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
+            return self._lookup_failed(exc)
+        return self._answer(found)
+
+    def after_respond(self, context: Context, result: PipelineResult) -> None:
+        """Write a live answer back (in the background when on an event loop)."""
+        if result.source != "live":
+            return
+        args = (result.prediction, context.valid.content_hash, context.valid.question.title)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._save_now(*args)
+            return
+        future = asyncio.ensure_future(self._in_store_thread(self.lookup.save, *args))
+        self._pending.add(future)
+        future.add_done_callback(self._write_back_done)
 
     async def stored(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
         """A stored prediction by question id (None when there is none); store errors propagate."""
-        return await self._in_store_thread(self.lookup.find_by_question, site, question_id, version)
+        return await self._in_store_thread(self.lookup.get_prediction, site, question_id, version)
 
     async def drain(self) -> None:
         """Wait until the write-backs in flight are done (stored or counted as failed)."""
@@ -130,101 +158,37 @@ class HybridService:
         await self.drain()
         self._store_thread.shutdown(wait=True)
 
+    def _answer(self, found: StoredPrediction | None) -> KnownAnswer | None:
+        if found is None:
+            self.metrics.misses.inc()
+            return None
+        if not self._is_fresh(found):
+            self.metrics.stale.inc()
+            return None
+        self.metrics.hits.inc()
+        return KnownAnswer(found.prediction, "lookup", source="precomputed", computed_at=found.created)
+
+    def _lookup_failed(self, exc: Exception) -> None:
+        self.metrics.store_errors.inc()
+        log.warning("prediction store lookup failed; answering live: %s", exc or type(exc).__name__)
+        return None
+
     def _is_fresh(self, stored: StoredPrediction) -> bool:
         age = self.clock() - stored.created.timestamp()
         return stored.prediction.model_id == self.model_id and age <= self.ttl_s
 
-    async def _find(self, digest: str, version: str) -> StoredPrediction | None:
+    def _save_now(self, prediction: Prediction, digest: str, title: str) -> None:
         try:
-            found = await asyncio.wait_for(
-                self._in_store_thread(self.lookup.find_by_hash, self.model_id, version, digest), LOOKUP_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
-            self.metrics.store_errors.inc()
-            log.warning("prediction store lookup failed; answering live: %s", exc)
-            return None
-        if found is None:
-            self.metrics.misses.inc()
-        return found
+            self.lookup.save(prediction, digest, title)
+        except Exception as exc:  # noqa: BLE001 - a failed write-back never fails the answer
+            self.metrics.writeback_failures.inc()
+            log.warning("could not store a live prediction: %s", exc)
 
-    def _write_back(self, prediction: Prediction, digest: str, title: str) -> None:
-        future = asyncio.ensure_future(self._in_store_thread(self.lookup.save, prediction, digest, title))
-        self._pending.add(future)
-        future.add_done_callback(self._write_back_done)
-
-    def _write_back_done(self, future: asyncio.Future) -> None:
+    def _write_back_done(self, future: asyncio.Future[None]) -> None:
         self._pending.discard(future)
         if future.cancelled() or future.exception() is not None:
             self.metrics.writeback_failures.inc()
             log.warning("could not store a live prediction: %s", None if future.cancelled() else future.exception())
 
-    async def _in_store_thread(self, fn: Any, *args: Any) -> Any:
+    async def _in_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._store_thread, fn, *args)
-
-    def _precomputed(self, stored: StoredPrediction, request: PredictRequest, timings_ms: dict[str, float]) -> HybridResult:
-        prediction = replace(stored.prediction, model_version=request.version)
-        label = describe_label(prediction.score)
-        confidence = f"{label} ({prediction.score:.2f}); precomputed {stored.created:%Y-%m-%d %H:%M} UTC"
-        return HybridResult(prediction, confidence, label, request.request_id, timings_ms, None,
-                            cached=False, source="precomputed", computed_at=stored.created.isoformat())
-
-
-class BatchStoreLookup:
-    """The batch door's `PredictionStore` as a `PredictionLookup`.
-
-    Live results have no site or question id: they are stored under site `_live` with an id taken
-    from their content hash, so a later identical question finds them by hash.
-    """
-
-    LIVE_SITE = "_live"
-
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    @classmethod
-    def open(cls, url: str) -> BatchStoreLookup:
-        from mleditor.stores.predictions.factory import open_store
-
-        return cls(open_store(url))
-
-    def find_by_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
-        return self._stored(self.store.get_by_content_hash(model_id, version, content_hash))
-
-    def find_by_question(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
-        return self._stored(self.store.get_prediction(site, question_id, version))
-
-    def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
-        from mleditor.batch.scoring import prediction_record
-
-        question_id = int(content_hash[:15], 16)
-        self.store.upsert([prediction_record(self.LIVE_SITE, question_id, title, content_hash, prediction)])
-
-    @staticmethod
-    def _stored(record: Any) -> StoredPrediction | None:
-        if record is None:
-            return None
-        created = datetime.fromisoformat(record.created)
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
-        return StoredPrediction(record.to_prediction(), record.content_hash, created)
-
-
-def create_hybrid_app(settings: Any) -> Any:
-    """The serve door's app with this hybrid layer in front of `POST /predict` (settings.hybrid_store is required)."""
-    from mleditor.serve.app import create_app
-    from mleditor.serve.service import PredictionService
-
-    if not settings.hybrid_store:
-        raise ValueError("hybrid_store is not set; give a prediction store URL, e.g. sqlite:///predictions.db")
-    service = PredictionService.from_settings(settings)
-    front = HybridService(service, BatchStoreLookup.open(settings.hybrid_store), settings.hybrid_ttl_s)
-    return create_app(settings, service=service, front=front)
-
-
-def hybrid_app_from_env() -> Any:
-    """The factory for `uvicorn --factory` worker processes when a hybrid store is configured."""
-    from mleditor.serve.logs import configure_logging
-    from mleditor.serve.settings import load_settings
-
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    return create_hybrid_app(settings)

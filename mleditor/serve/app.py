@@ -20,11 +20,11 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from mleditor.core.pipeline import PermissionDeniedError, PredictRequest
 from mleditor.core.registry import MODEL_VERSIONS
+from mleditor.core.requests import PredictRequest
+from mleditor.core.stored import StoredPrediction
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
-from mleditor.errors import MLEditorError
-from mleditor.serve.batching import BatcherClosedError
+from mleditor.errors import AuthenticationError, MLEditorError
 from mleditor.serve.http_errors import describe_validation_errors, error_body, http_failure
 from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mleditor.serve.middleware import BodyGuardMiddleware, BodyRejected, RequestContextMiddleware
@@ -109,7 +109,7 @@ def api_key_from_headers(request: Request) -> str | None:
         return None
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise PermissionDeniedError("send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", status=401)
+        raise AuthenticationError("send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
     return token.strip()
 
 
@@ -118,23 +118,24 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-class Front(Protocol):
-    """What answers `POST /predict`: the service itself, or a layer over it (the hybrid door)."""
+class StoredPredictions(Protocol):
+    """A composing door's stored predictions by question id (the hybrid door): `GET /predictions/{site}/{id}`."""
 
-    async def predict(self, request: PredictRequest, client: str = "-") -> Any: ...
+    async def stored(self, site: str, question_id: int, version: str) -> StoredPrediction | None: ...
+
+    async def close(self) -> None: ...
 
 
 def create_app(settings: ServeSettings, service: PredictionService | None = None,
-               front: Front | None = None) -> FastAPI:
+               stored: StoredPredictions | None = None) -> FastAPI:
     """The FastAPI app; builds a PredictionService from `settings` unless one is given (and closes it on shutdown).
 
-    `front`, when given, answers `POST /predict` in the service's place (e.g. a hybrid layer that
-    looks up stored predictions first); if it has `stored(site, question_id, version)`, the app also
-    serves `GET /predictions/{site}/{question_id}`.
+    The API and the pages both answer through `service.predict`, so hooks a composing door added to
+    the service (`service.use`) apply to both. `stored`, when given, also serves
+    `GET /predictions/{site}/{question_id}` and is closed on shutdown after the service.
     """
     if service is None:
         service = PredictionService.from_settings(settings)
-    front = front or service
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -142,8 +143,8 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
         yield
         # uvicorn runs this after in-flight requests finished (or graceful_timeout_s passed).
         await service.close()
-        if front is not service and hasattr(front, "close"):
-            await front.close()
+        if stored is not None:
+            await stored.close()
 
     app = FastAPI(
         title="ML Editor",
@@ -160,14 +161,14 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
                        timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)  # added last = outermost
     _add_error_handlers(app, service)
-    _add_api_routes(app, service, front, settings)
-    if hasattr(front, "stored"):
-        _add_stored_route(app, front)
+    _add_api_routes(app, service, settings)
+    if stored is not None:
+        _add_stored_route(app, stored)
     add_page_routes(app, service)
     return app
 
 
-def _add_api_routes(app: FastAPI, service: PredictionService, front: Front, settings: ServeSettings) -> None:
+def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
     # With anonymous access on, a key is optional: the empty requirement says so in the OpenAPI document.
     optional_auth = {"security": [{}]} if settings.anonymous_enabled else None
 
@@ -182,11 +183,9 @@ def _add_api_routes(app: FastAPI, service: PredictionService, front: Front, sett
         """Run the six pipeline steps on the question; repeated questions are answered from a cache."""
         if model not in MODEL_VERSIONS:
             raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
-        result = await front.predict(
-            PredictRequest(question.title, question.body, model, api_key_from_headers(request), question.user_id,
-                           request.state.request_id),
-            client=client_address(request),
-        )
+        result = await service.predict(PredictRequest(
+            question.title, question.body, version=model, api_key=api_key_from_headers(request),
+            user_id=question.user_id, request_id=request.state.request_id, client=client_address(request)))
         return JSONResponse(result.to_dict(), headers={"X-Cache": "hit" if result.cached else "miss"})
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
@@ -217,14 +216,14 @@ class StoredPredictionOut(BaseModel):
     computed_at: str
 
 
-def _add_stored_route(app: FastAPI, front: Any) -> None:
+def _add_stored_route(app: FastAPI, stored: StoredPredictions) -> None:
     @app.get("/predictions/{site}/{question_id}", response_model=StoredPredictionOut, tags=["predict"],
              summary="A stored prediction by question id", responses={404: {"model": ErrorOut}})
     async def stored_prediction(site: str, question_id: int, model: str = "v3") -> JSONResponse:
         """The prediction a batch job (or an earlier live request) stored for this question."""
         if model not in MODEL_VERSIONS:
             raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
-        found = await front.stored(site, question_id, model)
+        found = await stored.stored(site, question_id, model)
         if found is None:
             raise HTTPException(404, f"no stored {model} prediction for question {question_id} of site {site[:60]!r}; "
                                      "run `mleditor batch run` or POST /predict")
@@ -245,7 +244,6 @@ def _add_error_handlers(app: FastAPI, service: PredictionService) -> None:
         return answer(request, failure.status, failure.kind, str(exc), failure.headers)
 
     app.add_exception_handler(MLEditorError, service_error)
-    app.add_exception_handler(BatcherClosedError, service_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,17 +15,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+from mleditor.core.requests import ModelInput
+from mleditor.core.runners import DirectRunner, Runner, ScoreFn
+from mleditor.core.scorer import pad_ngram_ids
+from mleditor.errors import ShuttingDownError
+
 BatchCallback = Callable[[int, float], None]
-
-
-class BatcherClosedError(RuntimeError):
-    """The batcher is shutting down and takes no new work (the server answers 503)."""
 
 
 @dataclass
@@ -65,7 +65,7 @@ class MicroBatcher:
     async def submit(self, ngram_ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Score `dense` [n, D] rows (with their `ngram_ids` [n, L]) in the next batch; return n scores."""
         if self._closed:
-            raise BatcherClosedError("the server is shutting down; retry on another instance")
+            raise ShuttingDownError("the server is shutting down; retry on another instance")
         if len(dense) == 0:
             return np.zeros(0, dtype=np.float32)
         loop = asyncio.get_running_loop()
@@ -158,14 +158,26 @@ class MicroBatcher:
             start += pending.rows
 
 
+
 def _concatenate(batch: list[_Pending]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack the requests' rows; n-gram ids are right-padded with 0 to the widest request."""
+    """Stack the requests' rows; n-gram ids are right-padded with 0 to the widest request (the core's padder)."""
     if len(batch) == 1:
         return batch[0].ngram_ids, batch[0].dense
-    width = max(max(p.ngram_ids.shape[1] for p in batch), 1)
-    ids = np.zeros((sum(p.rows for p in batch), width), dtype=np.int64)
-    start = 0
-    for pending in batch:
-        ids[start:start + pending.rows, : pending.ngram_ids.shape[1]] = pending.ngram_ids
-        start += pending.rows
+    ids = pad_ngram_ids([row for pending in batch for row in pending.ngram_ids])
     return ids, np.concatenate([p.dense for p in batch]).astype(np.float32, copy=False)
+
+
+class MicroBatchRunner(Runner):
+    """Step 4 for the server: each request's rows join the next micro-batch (`Pipeline.arun` awaits them).
+
+    Called synchronously (`Pipeline.run`), it scores directly, without a batch.
+    """
+
+    def __init__(self, batcher: MicroBatcher) -> None:
+        self.batcher = batcher
+
+    def score_inputs(self, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+        return DirectRunner(self.batcher.score_fn).score_inputs(inputs)
+
+    async def ascore_inputs(self, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+        return list(await asyncio.gather(*(self.batcher.submit(item.ngram_ids, item.dense) for item in inputs)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mleditor.core.pipeline import ModelOutputError, PermissionDeniedError
-from mleditor.errors import DataError, InvalidInputError, MLEditorError
-from mleditor.serve.batching import BatcherClosedError
-from mleditor.serve.ratelimit import RateLimitedError
+from mleditor.errors import (
+    AuthenticationError, DataError, InvalidInputError, MLEditorError, ModelOutputError, PermissionDeniedError,
+    RateLimitedError, ShuttingDownError,
+)
 
 
 @dataclass(frozen=True)
@@ -20,23 +20,27 @@ class HttpFailure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# The one table: the first class `exc` is an instance of decides its answer (order matters: subclasses first).
+HTTP_FAILURES: tuple[tuple[type[MLEditorError], HttpFailure], ...] = (
+    (InvalidInputError, HttpFailure(422, "invalid_input")),
+    (AuthenticationError, HttpFailure(401, "unauthorized", {"WWW-Authenticate": "Bearer"})),
+    (PermissionDeniedError, HttpFailure(403, "forbidden")),
+    (RateLimitedError, HttpFailure(429, "rate_limited")),
+    (ModelOutputError, HttpFailure(500, "model_output")),
+    (ShuttingDownError, HttpFailure(503, "shutting_down", {"Retry-After": "1"})),
+    (DataError, HttpFailure(503, "store_unavailable", {"Retry-After": "5"})),
+)
+INTERNAL = HttpFailure(500, "internal")
+
+
 def http_failure(exc: Exception) -> HttpFailure:
     """Map what the service raises to its answer; anything unexpected is a plain 500."""
-    if isinstance(exc, InvalidInputError):
-        return HttpFailure(422, "invalid_input")
-    if isinstance(exc, PermissionDeniedError):
-        if exc.status == 401:
-            return HttpFailure(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
-        return HttpFailure(exc.status, "forbidden")
-    if isinstance(exc, RateLimitedError):
-        return HttpFailure(429, "rate_limited", {"Retry-After": str(exc.retry_after_s)})
-    if isinstance(exc, ModelOutputError):
-        return HttpFailure(500, "model_output")
-    if isinstance(exc, BatcherClosedError):
-        return HttpFailure(503, "shutting_down", {"Retry-After": "1"})
-    if isinstance(exc, DataError):
-        return HttpFailure(503, "store_unavailable", {"Retry-After": "5"})
-    return HttpFailure(500, "internal")
+    for cls, failure in HTTP_FAILURES:
+        if isinstance(exc, cls):
+            if isinstance(exc, RateLimitedError):
+                return HttpFailure(failure.status, failure.kind, {"Retry-After": str(exc.retry_after_s)})
+            return failure
+    return INTERNAL
 
 
 def error_body(message: str, request_id: str, **extra: Any) -> dict[str, Any]:
@@ -46,7 +50,7 @@ def error_body(message: str, request_id: str, **extra: Any) -> dict[str, Any]:
 
 def is_expected(exc: Exception) -> bool:
     """True for errors the service raises on purpose (their message is for the client); False for bugs."""
-    return isinstance(exc, (MLEditorError, BatcherClosedError))
+    return isinstance(exc, MLEditorError)
 
 
 def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:

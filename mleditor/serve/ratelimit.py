@@ -11,19 +11,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from mleditor.errors import MLEditorError
+from mleditor.errors import RateLimitedError
 
 MAX_TRACKED_CALLERS = 100_000
-
-
-class RateLimitedError(MLEditorError):
-    """Too many requests from one caller (HTTP 429); `retry_after_s` says when one more will pass."""
-
-    exit_code = 2
-
-    def __init__(self, retry_after_s: int, per_minute: int) -> None:
-        super().__init__(f"too many requests: the limit is {per_minute} per minute; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 class RateLimiter:

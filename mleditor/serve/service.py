@@ -1,86 +1,109 @@
-"""The prediction service: the six core pipeline steps, asynchronous, with micro-batching and a cache.
+"""The prediction service: the core `Pipeline`, asynchronous, with the serve door's runner and hooks.
 
-`PredictionService` holds everything a request needs (model, scorer, batcher, cache, authorizer,
-profiles, rate limiter, metrics) and knows nothing about HTTP, so the FastAPI app and a Ray Serve
-deployment can both wrap it:
+`PredictionService` holds what a server process needs (model, micro-batcher, cache, authorizer,
+profiles, rate limiter, metrics) and knows nothing about HTTP, so the FastAPI app, its pages and a
+Ray Serve replica all wrap it. It writes no chain of steps: `predict` is `Pipeline.arun` with
+
+* runner: `MicroBatchRunner` — concurrent requests share one model call;
+* hooks, in order: `RateLimit` (after validation, so a refused key costs nothing), any hooks a
+  composing door adds with `use` (the hybrid door's stored lookup), `CacheHook` (repeated
+  questions), `ObserveSteps` (per-step latency metrics).
 
     service = PredictionService.from_settings(ServeSettings())
-    result = await service.predict(PredictRequest(title, body, "v3"))
+    result = await service.predict(PredictRequest(title, body, version="v3"))
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-from typing import Any
+import dataclasses
 
-import numpy as np
-
-from mleditor.core.pipeline import (
-    Authorizer,
-    Caller,
-    Context,
-    ModelInput,
-    PipelineResult,
-    PredictRequest,
-    ProfileSource,
-    StepTimer,
-    gather,
-    postprocess,
-    preprocess,
-    respond,
-    validate,
-)
+from mleditor.core.access import Authorizer, ProfileSource
+from mleditor.core.hooks import PipelineHooks
+from mleditor.core.pipeline import Pipeline
 from mleditor.core.registry import ModelDirectory, resolve_model
+from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest, ValidRequest
+from mleditor.core.runners import ScoreFn
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.validation import InputLimits
-from mleditor.errors import InvalidInputError, MLEditorError
-from mleditor.stores.keys import ANONYMOUS, ApiKeyAuthorizer
-from mleditor.serve.batching import MicroBatcher, ScoreFn
-from mleditor.serve.cache import PredictionCache, cache_key
+from mleditor.errors import MLEditorError
+from mleditor.serve.batching import MicroBatcher, MicroBatchRunner
+from mleditor.serve.cache import CacheKey, PredictionCache
 from mleditor.serve.metrics import ServeMetrics
-from mleditor.stores.profiles import SqliteProfiles
 from mleditor.serve.ratelimit import RateLimiter
 from mleditor.serve.settings import ServeSettings
 from mleditor.stores.accounts import AccountStore
+from mleditor.stores.keys import ANONYMOUS, ApiKeyAuthorizer
+from mleditor.stores.profiles import SqliteProfiles
 
-# Featurizing 50,000 characters takes ~10 ms; past this size it runs on a thread so the loop stays responsive.
-OFFLOAD_PREPROCESS_CHARS = 10_000
+
+class RateLimit(PipelineHooks):
+    """Charges the caller's request budget once it is known: per API key, or per client IP when anonymous."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    def after_validate(self, valid: ValidRequest) -> None:
+        caller = valid.caller
+        self.limiter.check(f"ip:{valid.request.client}" if caller.name == ANONYMOUS else f"key:{caller.name}")
 
 
-@dataclass(frozen=True)
-class ServedResult(PipelineResult):
-    """A pipeline result as the server returns it: also says whether it came from the cache."""
+class CacheHook(PipelineHooks):
+    """Answers a repeated question (same model, version and checked text) from the LRU cache."""
 
-    cached: bool = False
+    def __init__(self, cache: PredictionCache[KnownAnswer], model_id: str, metrics: ServeMetrics) -> None:
+        self.cache = cache
+        self.model_id = model_id
+        self.metrics = metrics
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON answer: the pipeline result plus `cached`."""
-        return {**super().to_dict(), "cached": self.cached, "source": "live"}
+    def known_answer(self, context: Context) -> KnownAnswer | None:
+        known = self.cache.get(self._key(context))
+        (self.metrics.cache_hits if known is not None else self.metrics.cache_misses).inc()
+        return known
+
+    def after_respond(self, context: Context, result: PipelineResult) -> None:
+        if not result.cached and result.source == "live":
+            self.cache.put(self._key(context), KnownAnswer(result.prediction, "cache", cached=True,
+                                                           body_words=result.body_words))
+
+    def _key(self, context: Context) -> CacheKey:
+        return self.model_id, context.version, context.valid.content_hash
+
+
+class ObserveSteps(PipelineHooks):
+    """Records each answer's step timings in the latency histograms."""
+
+    def __init__(self, metrics: ServeMetrics) -> None:
+        self.metrics = metrics
+
+    def after_respond(self, context: Context, result: PipelineResult) -> None:
+        self.metrics.observe_steps(result.timings_ms)
 
 
 class PredictionService:
-    """Runs requests through validate → gather → preprocess → model (batched) → postprocess → respond."""
+    """One process's pipeline for the serve door (see the module docstring for its runner and hooks)."""
 
     def __init__(self, model: ModelDirectory, score: ScoreFn, authorizer: Authorizer, profiles: ProfileSource, *,
-                 store: AccountStore | None = None, cache: PredictionCache[PipelineResult] | None = None,
+                 store: AccountStore | None = None, cache: PredictionCache[KnownAnswer] | None = None,
                  rate_limiter: RateLimiter | None = None, metrics: ServeMetrics | None = None,
                  max_batch_size: int = 32, max_wait_ms: float = 2.0, limits: InputLimits = InputLimits()) -> None:
         self.model = model
-        self.typical = model.typical_values
         self.authorizer = authorizer
         self.profiles = profiles
         self.store = store
-        self.cache = cache if cache is not None else PredictionCache(0)
+        self.cache: PredictionCache[KnownAnswer] = cache if cache is not None else PredictionCache(0)
         self.rate_limiter = rate_limiter or RateLimiter(0)
         self.metrics = metrics or ServeMetrics()
         self.limits = limits
         self.batcher = MicroBatcher(score, max_batch_size, max_wait_ms, on_batch=self.metrics.observe_batch)
         self.metrics.track_hit_ratio(lambda: self.cache.hit_rate)
+        self._cache_hook = CacheHook(self.cache, model.model_id, self.metrics)
+        self.pipeline = Pipeline(model, MicroBatchRunner(self.batcher), authorizer=authorizer, profiles=profiles,
+                                 hooks=[RateLimit(self.rate_limiter), self._cache_hook, ObserveSteps(self.metrics)],
+                                 limits=limits)
 
     @classmethod
     def from_settings(cls, settings: ServeSettings, score: ScoreFn | None = None) -> PredictionService:
-        """Load the model once (one onnxruntime session per process) and open the store."""
+        """Load the model once (one onnxruntime session per process) and open the accounts store."""
         model = resolve_model(settings.model)
         if score is None:
             score = OnnxScorer.from_path(model.onnx_path, threads=settings.model_threads).score
@@ -96,38 +119,16 @@ class PredictionService:
             max_wait_ms=settings.max_wait_ms,
         )
 
-    async def predict(self, request: PredictRequest, client: str = "-") -> ServedResult:
+    def use(self, hook: PipelineHooks) -> None:
+        """Add a composing door's hook: after the rate limit, before the cache (a stored answer is looked up first)."""
+        hooks = self.pipeline.hooks
+        hooks.insert(hooks.index(self._cache_hook), hook)
+
+    async def predict(self, request: PredictRequest, client: str | None = None) -> PipelineResult:
         """Run the six steps for one request; `client` (an IP) is the rate-limit key for anonymous callers."""
-        timer = StepTimer()
-        # Step 1: schema, limits and permission, then the caller's request budget.
-        _check_unicode(request)
-        valid = validate(request, self.authorizer, self.limits)
-        self._check_rate(valid.caller, client)
-        timer.lap("validate")
-        # Step 2: what the request does not carry (a missing profile is normal).
-        context = gather(valid, self.profiles)
-        timer.lap("gather")
-        key = cache_key(self.model.model_id, request.version, valid.question.title, valid.question.body)
-        cached = self.cache.get(key)
-        if cached is not None:
-            self.metrics.cache_hits.inc()
-            timer.lap("cache")
-            return self._observed(ServedResult(cached.prediction, cached.confidence, cached.label, request.request_id,
-                                               timer.timings_ms, context.profile, cached=True))
-        self.metrics.cache_misses.inc()
-        # Step 3: featurize; v3 adds its counterfactual rows.
-        model_input = await self._preprocess(context)
-        timer.lap("preprocess")
-        # Step 4: the model, micro-batched with concurrent requests.
-        scores = await self._run_model(model_input)
-        timer.lap("model")
-        # Step 5: range-check the scores (an incident and a ModelOutputError when they are not probabilities).
-        prediction = postprocess(model_input, scores, self.model, request.request_id)
-        timer.lap("postprocess")
-        # Step 6: the answer.
-        result = respond(prediction, model_input.features, request.request_id, timer.timings_ms, context.profile)
-        self.cache.put(key, result)
-        return self._observed(ServedResult(**vars(result)))
+        if client is not None:
+            request = dataclasses.replace(request, client=client)
+        return await self.pipeline.arun(request)
 
     def ready(self) -> tuple[bool, str]:
         """(True, "ready") when the model is loaded and the store answers, else (False, why not)."""
@@ -147,34 +148,3 @@ class PredictionService:
     async def close(self) -> None:
         """Finish the batches already waiting (graceful shutdown), then take no more work."""
         await self.batcher.close()
-
-    def _check_rate(self, caller: Caller, client: str) -> None:
-        self.rate_limiter.check(f"ip:{client}" if caller.name == ANONYMOUS else f"key:{caller.name}")
-
-    async def _preprocess(self, context: Context) -> ModelInput:
-        if len(context.valid.question.body) > OFFLOAD_PREPROCESS_CHARS:
-            return await asyncio.to_thread(preprocess, context, self.typical)
-        return preprocess(context, self.typical)
-
-    async def _run_model(self, model_input: ModelInput) -> np.ndarray:
-        if model_input.version == "v1":  # rules only: no model call
-            return np.zeros(0, dtype=np.float32)
-        return await self.batcher.submit(model_input.ngram_ids, model_input.dense)
-
-    def _observed(self, result: ServedResult) -> ServedResult:
-        self.metrics.observe_steps(result.timings_ms)
-        return result
-
-
-def _check_unicode(request: PredictRequest) -> None:
-    """Refuse text that cannot be UTF-8 (lone surrogates, which JSON escapes can smuggle in)."""
-    for name in ("title", "body", "user_id"):
-        value = getattr(request, name)
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(
-                    f"{name} is not valid Unicode (a lone surrogate at character {exc.start}); send UTF-8 text"
-                ) from None
-

@@ -13,9 +13,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from mleditor.core.pipeline import Caller, PermissionDeniedError
+from mleditor.core.access import Caller
 from mleditor.core.registry import MODEL_VERSIONS
-from mleditor.errors import InvalidInputError
+from mleditor.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from mleditor.stores.accounts import AccountStore
 
 KEY_PREFIX = "mle_"
@@ -88,31 +88,30 @@ class ApiKeyAuthorizer:
         self.anonymous_scopes = frozenset(anonymous_scopes)
 
     def authorize(self, api_key: str | None, version: str) -> Caller:
-        """The caller for `api_key` (None = anonymous); PermissionDeniedError 401 or 403 otherwise."""
+        """The caller for `api_key` (None = anonymous); AuthenticationError or PermissionDeniedError otherwise."""
         if api_key is None:
             return self._anonymous(version)
         caller = self._lookup(api_key)
         if version not in caller.scopes:
             raise PermissionDeniedError(
                 f"this API key may call {', '.join(sorted(caller.scopes))}, not {version}; "
-                "ask for a key with that scope", status=403
+                "ask for a key with that scope"
             )
         return caller
 
     def _anonymous(self, version: str) -> Caller:
         if not self.anonymous_enabled:
-            raise PermissionDeniedError(
-                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", status=401
+            raise AuthenticationError(
+                "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
             )
         if version not in self.anonymous_scopes:
-            raise PermissionDeniedError(
-                f"{version} needs an API key; without one you may call {', '.join(sorted(self.anonymous_scopes))}",
-                status=401,
+            raise AuthenticationError(
+                f"{version} needs an API key; without one you may call {', '.join(sorted(self.anonymous_scopes))}"
             )
         return Caller(ANONYMOUS, self.anonymous_scopes)
 
     def _lookup(self, api_key: str) -> Caller:
-        unknown = PermissionDeniedError("the API key is not valid (unknown, revoked or mistyped)", status=401)
+        unknown = AuthenticationError("the API key is not valid (unknown, revoked or mistyped)")
         key_id, _, secret = api_key.removeprefix(KEY_PREFIX).partition("_")
         if not api_key.startswith(KEY_PREFIX) or not key_id or not secret:
             raise unknown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mleditor.core.pipeline import UserProfile
+from mleditor.core.access import UserProfile
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.errors import InvalidInputError
 from mleditor.stores.accounts import AccountStore

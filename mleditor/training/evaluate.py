@@ -1,4 +1,10 @@
-"""`mleditor evaluate`: ML Editor v1/v2/v3 and the book's baselines on the same split, in one run."""
+"""`mleditor evaluate`: ML Editor v1/v2/v3 and the book's baselines on the same split, in one run.
+
+Evaluating writes nothing by itself: `evaluate_model` returns rows and `metrics_record` turns them into
+the record meta.json keeps. Only `record_metrics` writes into a model directory, and it merges (a model's
+earlier baselines and cross-validation survive a run without them) and never touches the models that
+ship inside the package.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from mleditor.config import PACKAGED_MODELS_DIR
 from mleditor.core.dataset import read_dataset
 from mleditor.core.predictor import Predictor
 from mleditor.core.records import QuestionRecord
 from mleditor.core.registry import META_FILE, ModelDirectory
 from mleditor.core.scorer import pad_ngram_ids
+from mleditor.errors import InvalidInputError
 from mleditor.training.baselines import default_baselines
 from mleditor.training.crossval import CrossValidatedRow, crossval_table_markdown
 from mleditor.training.metrics import BinaryMetrics, compute_metrics
-from mleditor.training.report import metrics_table_markdown, metrics_to_dict
+from mleditor.training.report import metrics_from_dict, metrics_markdown, metrics_table_markdown, metrics_to_dict
 from mleditor.training.splits import SplitConfig, assign_splits, label_questions
 from mleditor.training.train import FeatureTable, featurize_records
 
@@ -46,9 +54,12 @@ def _v2_scores(predictor: Predictor, table: FeatureTable) -> np.ndarray:
 
 
 def _v1_scores(predictor: Predictor, table: FeatureTable) -> np.ndarray:
+    """The rules' score through the pipeline's own steps (v1 never calls the model)."""
     from mleditor.core.features import Features
+    from mleditor.core.pipeline import model_input, postprocess
 
-    return np.array([predictor.predict_features(Features(ids, dense), "v1").score
+    typical, model = predictor.model.typical_values, predictor.model
+    return np.array([postprocess(model_input(Features(ids, dense), "v1", typical), np.zeros(0), model).score
                      for ids, dense in zip(table.ngram_ids, table.dense)])
 
 
@@ -82,28 +93,83 @@ def evaluate_model(model: ModelDirectory, dataset: Path, with_baselines: bool = 
     return rows
 
 
-def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Path,
-                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> str:
-    """Store the metrics in meta.json, rewrite card.md, and return the Markdown table(s)."""
-    from mleditor.training.card import write_model_card
-
-    table = metrics_table_markdown([(r.model, r.evaluation_set, r.metrics) for r in rows])
-    meta = dict(model.meta)
-    meta["metrics"] = {
+def metrics_record(rows: list[EvaluationRow], dataset: Path,
+                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> dict:
+    """One evaluation run as meta.json's `metrics` holds it: the rows, their Markdown table, the cross-validation."""
+    record: dict = {
         "dataset": str(dataset),
         "rows": [{"model": r.model, "set": r.evaluation_set, **metrics_to_dict(r.metrics)} for r in rows],
-        "table_markdown": table,
+        "table_markdown": metrics_table_markdown([(r.model, r.evaluation_set, r.metrics) for r in rows]),
     }
     if crossval:
         folds, cv_rows = crossval
-        cv_table = crossval_table_markdown(cv_rows, folds)
-        meta["metrics"]["crossval"] = {
+        record["crossval"] = {
             "folds": folds,
             "rows": [{"model": r.model, **metrics_to_dict(r.pooled), "fold_roc_auc": list(r.fold_roc_auc)}
                      for r in cv_rows],
-            "table_markdown": cv_table,
+            "table_markdown": crossval_table_markdown(cv_rows, folds),
         }
-        table += "\n" + cv_table
+    return record
+
+
+def _merge_rows(previous: list[dict], new: list[dict], key: Callable[[dict], tuple]) -> list[dict]:
+    """`previous` with each row measured again replaced in place, then the rows measured for the first time."""
+    fresh = {key(row): row for row in new}
+    merged = [fresh.pop(key(row), row) for row in previous]
+    return merged + [row for row in new if key(row) in fresh]
+
+
+def _crossval_from_rows(folds: int, rows: list[dict]) -> dict:
+    table = crossval_table_markdown(
+        [CrossValidatedRow(r["model"], metrics_from_dict(r), tuple(r["fold_roc_auc"])) for r in rows], folds)
+    return {"folds": folds, "rows": rows, "table_markdown": table}
+
+
+def merge_metrics(previous: dict, new: dict) -> dict:
+    """A model's recorded metrics updated with a new run: what the run measured replaces the same
+    (model, evaluation set) row or cross-validated model, everything else recorded before is kept
+    (the baselines of a run without them, an earlier cross-validation; one with other folds is replaced)."""
+    rows = _merge_rows(previous.get("rows", []), new["rows"], lambda r: (r["model"], r["set"]))
+    merged = {**previous, "dataset": new["dataset"], "rows": rows,
+              "table_markdown": metrics_table_markdown([(r["model"], r["set"], metrics_from_dict(r)) for r in rows])}
+    old_cv, new_cv = previous.get("crossval"), new.get("crossval")
+    if new_cv and old_cv and old_cv.get("folds") == new_cv["folds"]:
+        merged["crossval"] = _crossval_from_rows(new_cv["folds"], _merge_rows(old_cv["rows"], new_cv["rows"],
+                                                                              lambda r: (r["model"],)))
+    elif new_cv:
+        merged["crossval"] = new_cv
+    return merged
+
+
+COPY_FIRST = "copy the model directory elsewhere first (cp -r) and evaluate the copy"
+
+
+def check_model_writable(path: Path, what_to_do: str = COPY_FIRST) -> None:
+    """Refuse to write into the installed package's models folder: the records there ship with mleditor."""
+    packaged = PACKAGED_MODELS_DIR.resolve()
+    target = Path(path).resolve()
+    if target == packaged or packaged in target.parents:
+        raise InvalidInputError(f"{path} is in the models folder of the installed mleditor package, which "
+                                f"mleditor never writes to; {what_to_do}")
+
+
+def write_to_model(model: ModelDirectory, record: dict) -> dict:
+    """Merge a run's metrics record into the model's meta.json and card.md (see `merge_metrics`); return the merge.
+
+    Refused (InvalidInputError) for a model inside the installed package (`check_model_writable`).
+    """
+    from mleditor.training.card import write_model_card
+
+    check_model_writable(model.path)
+    meta = {**model.meta, "metrics": merge_metrics(model.meta.get("metrics") or {}, record)}
     (model.path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     write_model_card(ModelDirectory(model.path, meta))
-    return table
+    return meta["metrics"]
+
+
+def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Path,
+                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> str:
+    """Merge a run's rows into the model's meta.json and card.md (`write_to_model`); return the run's Markdown."""
+    record = metrics_record(rows, dataset, crossval)
+    write_to_model(model, record)
+    return metrics_markdown(record)

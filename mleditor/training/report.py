@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
 
+from mleditor.errors import InvalidInputError
 from mleditor.training.metrics import BinaryMetrics
 
-__all__ = ["metrics_table_markdown", "metrics_to_dict"]
+__all__ = [
+    "metrics_from_dict", "metrics_json", "metrics_markdown", "metrics_table_markdown", "metrics_to_dict",
+    "output_files", "write_metrics",
+]
 
 _HEADER = ("model", "evaluation set", "ROC AUC", "PR AUC", "Brier", "ECE", "n")
 
@@ -40,3 +46,41 @@ def metrics_table_markdown(rows: Sequence[tuple[str, str, BinaryMetrics]]) -> st
 def metrics_to_dict(m: BinaryMetrics) -> dict:
     """The metrics as a flat dict of plain floats and ints, ready for `json.dumps`."""
     return {key: (int(v) if key == "n" else float(v)) for key, v in asdict(m).items()}
+
+
+def metrics_from_dict(d: dict) -> BinaryMetrics:
+    """The metrics of a row `metrics_to_dict` wrote (meta.json); extra keys are ignored, a missing rate is NaN."""
+    values = {f.name: d.get(f.name, float("nan")) for f in fields(BinaryMetrics)}
+    return BinaryMetrics(**{**values, "n": int(values["n"])})
+
+
+def metrics_markdown(record: dict) -> str:
+    """A metrics record (`evaluate.metrics_record`) as Markdown: its table, then the cross-validated one if any."""
+    crossval = record.get("crossval", {}).get("table_markdown")
+    return record["table_markdown"] + ("\n" + crossval if crossval else "")
+
+
+def metrics_json(record: dict) -> str:
+    return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+
+
+_FORMATS: dict[str, Callable[[dict], str]] = {".json": metrics_json, ".md": metrics_markdown}
+
+
+def output_files(target: Path) -> dict[Path, Callable[[dict], str]]:
+    """Where `--output` writes: FILE.json, FILE.md, or a folder (metrics.json and metrics.md in it)."""
+    target = Path(target)
+    if target.is_dir() or not target.suffix:
+        return {target / f"metrics{suffix}": render for suffix, render in _FORMATS.items()}
+    if target.suffix.lower() not in _FORMATS:
+        raise InvalidInputError(f"--output {target}: write the metrics to a .json or .md file, or to a folder")
+    return {target: _FORMATS[target.suffix.lower()]}
+
+
+def write_metrics(record: dict, target: Path) -> list[Path]:
+    """Write a metrics record to `target` (see `output_files`); return the files written."""
+    files = output_files(target)
+    for path, render in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(record), encoding="utf-8")
+    return list(files)

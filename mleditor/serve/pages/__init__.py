@@ -1,7 +1,7 @@
 """The web page: `/` explains the versions; `/v1`, `/v2`, `/v3` show a form and, after posting it, the result.
 
-Server-rendered, so it works without JavaScript; the form posts to its own URL. The page calls the
-service directly as an anonymous caller, and every error is shown in the page (`#error`) with the
+Server-rendered, so it works without JavaScript; the form posts to its own URL. The page asks the
+same service as the API (`service.predict`, with every hook a composing door added), as an anonymous caller, and every error is shown in the page (`#error`) with the
 status that fits, never as a stack trace.
 """
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
-from mleditor.core.pipeline import PredictRequest
+from mleditor.core.requests import PredictRequest
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
 from mleditor.serve.http_errors import HttpFailure, http_failure, is_expected
@@ -66,7 +66,8 @@ def _add_version_routes(app: FastAPI, service: PredictionService, version: str, 
         context: dict[str, Any] = {"version": version, "title": title, "body": body, "request_id": request_id}
         client = request.client.host if request.client else "-"
         try:
-            result = await service.predict(PredictRequest(title, body, version, None, None, request_id), client)
+            result = await service.predict(PredictRequest(title, body, version=version, request_id=request_id,
+                                                          client=client))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a readable page
             failure, message = _describe_failure(exc, request_id)
             service.metrics.errors.labels(failure.kind).inc()

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from mleditor.core.features import normalize_title
 from mleditor.core.prediction import Prediction
 from mleditor.core.recommend import Recommendation
+from mleditor.core.validation import MAX_TITLE_CHARS
 
 JOB_RUNNING = "running"
 JOB_COMPLETED = "completed"
@@ -118,3 +120,15 @@ def redact(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
+
+def prediction_record(site: str, question_id: int, title: str, digest: str, prediction: Prediction,
+                      max_title_chars: int = MAX_TITLE_CHARS) -> PredictionRecord:
+    """What the store keeps of a prediction (also for a door writing a live prediction back)."""
+    recommendations = [dict(vars(rec)) for rec in prediction.recommendations]  # flat: asdict is 20x slower
+    return PredictionRecord(
+        site=site, question_id=question_id, model_version=prediction.model_version, model_id=prediction.model_id,
+        content_hash=digest, score=prediction.score,
+        best_gain=max((rec["gain"] or 0.0 for rec in recommendations), default=0.0),
+        recommendations=json.dumps(recommendations, ensure_ascii=False),
+        title=normalize_title(title)[:max_title_chars],
+    )

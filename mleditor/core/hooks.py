@@ -1,0 +1,46 @@
+"""Hooks: what a door adds around the six steps without writing its own chain of them.
+
+`Pipeline` calls every hook it was given, in order, at three points:
+
+* `after_validate(valid)` — after step 1 (the request is checked and the caller known): charge a
+  rate limit, count the caller; raise an `MLEditorError` to refuse the request.
+* `known_answer(context)` / `aknown_answer(context)` — after step 2: a cache or a prediction
+  store returns a `KnownAnswer` to skip steps 3-5 (the first hook that answers wins), or None.
+  `Pipeline.arun` awaits `aknown_answer`, which calls `known_answer` unless a hook needs to wait
+  for a store (the hybrid door runs its lookup on a thread, with a timeout).
+* `after_respond(context, result)` — after step 6, for every answer (computed or known): fill a
+  cache, write a live prediction back to a store, observe timings.
+
+Example — count how often each version is asked for::
+
+    class CountVersions(PipelineHooks):
+        def __init__(self) -> None:
+            self.counts: collections.Counter[str] = collections.Counter()
+
+        def after_validate(self, valid: ValidRequest) -> None:
+            self.counts[valid.request.version] += 1
+
+    pipeline = Pipeline(model, DirectRunner(scorer.score), hooks=[CountVersions()])
+"""
+
+from __future__ import annotations
+
+from mleditor.core.requests import Context, KnownAnswer, PipelineResult, ValidRequest
+
+
+class PipelineHooks:
+    """The base class of hooks; every method does nothing by default, so a hook overrides only what it needs."""
+
+    def after_validate(self, valid: ValidRequest) -> None:
+        """Called after step 1; raise an MLEditorError to refuse the request."""
+
+    def known_answer(self, context: Context) -> KnownAnswer | None:
+        """Called before step 3: an answer that makes steps 3-5 unnecessary, or None."""
+        return None
+
+    async def aknown_answer(self, context: Context) -> KnownAnswer | None:
+        """The asynchronous form of `known_answer`, awaited by `Pipeline.arun`."""
+        return self.known_answer(context)
+
+    def after_respond(self, context: Context, result: PipelineResult) -> None:
+        """Called with every answer after step 6."""

@@ -1,0 +1,50 @@
+"""The prediction store family (`mleditor.stores.predictions`) as the core's `PredictionLookup`.
+
+Live results have no site or question id: they are stored under site `_live` with an id taken
+from their content hash, so a later identical question finds them by hash.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from mleditor.core.prediction import Prediction
+from mleditor.core.stored import StoredPrediction
+from mleditor.stores.predictions import PredictionRecord, PredictionStore, open_store
+from mleditor.stores.predictions.records import prediction_record
+
+
+class StoreLookup:
+    """A `PredictionStore` (SQLite, PostgreSQL, memory) seen through the lookup protocol the hybrid door uses."""
+
+    LIVE_SITE = "_live"
+
+    def __init__(self, store: PredictionStore) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, url: str) -> StoreLookup:
+        """The lookup over the store at `url` (`sqlite:///...`, `postgresql://...`, `memory://`)."""
+        return cls(open_store(url))
+
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
+        return _stored(self.store.get_by_content_hash(model_id, version, content_hash))
+
+    def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
+        return _stored(self.store.get_prediction(site, question_id, version))
+
+    def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
+        question_id = int(content_hash[:15], 16)
+        self.store.upsert([prediction_record(self.LIVE_SITE, question_id, title, content_hash, prediction)])
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _stored(record: PredictionRecord | None) -> StoredPrediction | None:
+    if record is None:
+        return None
+    created = datetime.fromisoformat(record.created)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return StoredPrediction(record.to_prediction(), record.content_hash, created)

@@ -1,0 +1,152 @@
+"""Batch jobs on both stores: one prediction per question, incremental re-runs, rejects counted, resuming."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mleditor.batch.engines import local as local_engine
+from mleditor.batch.job import JobSpec, run_batch_job
+from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
+from mleditor.errors import InvalidInputError
+
+
+def spec_for(*paths, **options) -> JobSpec:
+    return JobSpec(inputs=tuple(str(p) for p in paths), **{"workers": 1, "chunk_size": 25, **options})
+
+
+def test_a_job_writes_one_prediction_per_question_and_records_itself(store, tmp_path, csv_file, questions):
+    path = csv_file(tmp_path / "q.csv", questions(120))
+    summary = run_batch_job(spec_for(path), store)
+    job = summary.job
+    counts = (job.status, job.rows_read, job.rows_scored, job.rows_skipped, job.rows_failed)
+    assert counts == (JOB_COMPLETED, 120, 120, 0, 0)
+    assert job.chunks_done == 5 and job.model_id == "se9-v1" and job.model_version == "v3" and job.ended_at
+    assert job.inputs == [str(path)] and summary.resumed_from is None
+    assert store.count_predictions("v3") == 120
+
+
+def test_rerunning_unchanged_inputs_scores_nothing_and_duplicates_nothing(store, tmp_path, csv_file, questions):
+    path = csv_file(tmp_path / "q.csv", questions(60))
+    first = run_batch_job(spec_for(path), store).job
+    before = store.get_prediction("beer", 1).created
+    second = run_batch_job(spec_for(path), store).job
+    assert second.job_id != first.job_id
+    assert (second.rows_scored, second.rows_skipped) == (0, 60)
+    assert store.count_predictions() == 60
+    assert store.get_prediction("beer", 1).created == before
+
+
+def test_a_later_run_scores_only_new_or_changed_questions(store, tmp_path, csv_file, questions):
+    data = questions(50)
+    run_batch_job(spec_for(csv_file(tmp_path / "q.csv", data)), store)
+    data[4]["body"] += "\n\nEdit: I also tried a colder fridge."
+    data += questions(5, seed=9, start_id=1000)
+    job = run_batch_job(spec_for(csv_file(tmp_path / "q2.csv", data)), store).job
+    assert (job.rows_scored, job.rows_skipped) == (6, 49)
+    assert store.count_predictions() == 55
+
+
+def test_a_new_model_id_rescores_everything(store, tmp_path, csv_file, questions, tiny_model_dir):
+    path = csv_file(tmp_path / "q.csv", questions(30))
+    run_batch_job(spec_for(path), store)
+    job = run_batch_job(spec_for(path, model=str(tiny_model_dir)), store).job
+    assert job.rows_scored == 30 and job.model_id == "tiny-test-model"
+    assert store.count_predictions() == 30
+    assert store.get_prediction("beer", 1).model_id == "tiny-test-model"
+
+
+def test_bad_rows_are_counted_and_filed_while_the_job_goes_on(store, tmp_path, csv_file, questions):
+    data = questions(40)
+    data[3].update(title="", body="")
+    data[7]["question_id"] = "seven"
+    data[20]["body"] = "x" * 60_000
+    job = run_batch_job(spec_for(csv_file(tmp_path / "q.csv", data)), store).job
+    assert (job.status, job.rows_read, job.rows_scored, job.rows_failed) == (JOB_COMPLETED, 40, 37, 3)
+    reasons = sorted(r.reason for r in store.rejects(job.job_id))
+    assert any("both empty" in r for r in reasons) and any("not an integer" in r for r in reasons)
+    assert any("the limit is 50,000" in r for r in reasons)
+    assert [r.ordinal for r in store.rejects(job.job_id)] == [3, 7, 20]
+
+
+def test_a_failed_job_resumes_after_its_last_committed_chunk(store, tmp_path, csv_file, questions, monkeypatch):
+    path = csv_file(tmp_path / "q.csv", questions(100))
+    real_executor = local_engine.InProcessExecutor.map_chunks
+    scored_rows: list[int] = []
+
+    def failing_after_two_chunks(self, chunks):
+        for n, (chunk, result) in enumerate(real_executor(self, chunks)):
+            if n == 2:
+                raise RuntimeError("worker lost")
+            scored_rows.extend(row.ordinal for row in chunk.rows)
+            yield chunk, result
+
+    monkeypatch.setattr(local_engine.InProcessExecutor, "map_chunks", failing_after_two_chunks)
+    with pytest.raises(RuntimeError):
+        run_batch_job(spec_for(path), store)
+    failed = store.list_jobs()[0]
+    assert (failed.status, failed.rows_read, failed.rows_scored) == (JOB_FAILED, 50, 50)
+    assert "worker lost" in failed.error
+
+    monkeypatch.setattr(local_engine.InProcessExecutor, "map_chunks", real_executor)
+    resumed = run_batch_job(spec_for(path), store)
+    assert resumed.resumed_from == 50 and resumed.job.job_id == failed.job_id
+    counts = (resumed.job.status, resumed.job.rows_read, resumed.job.rows_scored, resumed.job.resumes)
+    assert counts == (JOB_COMPLETED, 100, 100, 1)
+    assert store.count_predictions() == 100 and len(store.list_jobs()) == 1
+
+
+def test_no_resume_starts_a_fresh_job(store, tmp_path, csv_file, questions):
+    path = csv_file(tmp_path / "q.csv", questions(10))
+    now = utc_now()
+    store.create_job(JobRecord("old", "whatever", "se9-v1", "v3", [str(path)], "local", JOB_FAILED, host="h", pid=1,
+                               started_at=now, updated_at=now))
+    summary = run_batch_job(spec_for(path, resume=False), store)
+    assert summary.resumed_from is None and summary.job.job_id != "old"
+
+
+def test_a_job_still_running_in_a_live_process_is_not_resumed_twice(store, tmp_path, csv_file, questions):
+    path = csv_file(tmp_path / "q.csv", questions(10))
+    run_batch_job(spec_for(path), store)  # learn the fingerprint
+    fingerprint = store.list_jobs()[0].fingerprint
+    now = utc_now()
+    store.create_job(JobRecord("busy", fingerprint, "se9-v1", "v3", [str(path)], "local", JOB_RUNNING,
+                               host=os.uname().nodename, pid=os.getppid(), started_at=now, updated_at=now))
+    with pytest.raises(InvalidInputError, match="still running"):
+        run_batch_job(spec_for(path), store)
+
+
+def test_a_process_pool_gives_the_same_predictions_as_one_process(tmp_path, csv_file, questions):
+    from mleditor.stores.predictions.factory import open_store
+
+    path = csv_file(tmp_path / "q.csv", questions(150))
+    stored = []
+    for workers in (1, 2):
+        with open_store(f"sqlite:///{tmp_path / f'w{workers}.db'}") as store:
+            job = run_batch_job(spec_for(path, workers=workers, chunk_size=20), store).job
+            assert job.rows_scored == 150
+            stored.append([(p.question_id, p.score, p.recommendations)
+                           for p in store.top_questions("beer", n=1000, max_score=1.0)])
+    assert stored[0] == stored[1]
+
+
+def test_a_rerun_with_nothing_changed_never_starts_a_worker(tmp_path, csv_file, questions, monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mleditor.stores.predictions.factory import open_store
+
+    path = csv_file(tmp_path / "q.csv", questions(40))
+    with open_store(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        run_batch_job(spec_for(path), store)
+        submitted = []
+        monkeypatch.setattr(ProcessPoolExecutor, "submit", lambda self, *a, **k: submitted.append(a))
+        job = run_batch_job(spec_for(path, workers=2), store).job
+    assert (job.rows_skipped, job.rows_scored, submitted) == (40, 0, [])
+
+
+def test_a_bad_engine_or_chunk_size_is_refused():
+    with pytest.raises(InvalidInputError, match="unknown engine"):
+        JobSpec(("x",), engine="spark").checked()
+    with pytest.raises(InvalidInputError, match="chunk-size"):
+        JobSpec(("x",), chunk_size=0).checked()

@@ -1,0 +1,239 @@
+"""Plain helpers the tests share: model directories, synthetic questions, subprocesses, a throwaway PostgreSQL.
+
+Fixtures are in the `conftest.py` of the folder that uses them; this module holds what they (and the
+tests) call. Import it by name (`from tests.helpers import make_questions`); it defines no fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION
+from mleditor.stores.predictions.base import PredictionStore
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("how what why which does the a to of in is it not my beer hop yeast bottle brew "
+         "carbonation temperature sugar gravity ferment lager ale stout glass foam").split()
+GOOD_QUESTION = {
+    "title": "How do I keep a bottle-conditioned ale from over-carbonating?",
+    "body": "I bottle my pale ale with 120 g of priming sugar per 20 L batch. After three weeks the bottles gush.\n\n"
+            "- Is my priming rate too high?\n- Could an infection cause this?\n\nWhat should I check first?",
+}
+
+
+# Model directories ------------------------------------------------------------------------------
+
+def random_weights(seed: int = 0, embed_dim: int = 4, hidden: int = 8) -> dict[str, np.ndarray]:
+    """Contract weights for the full bucket space, drawn with numpy alone."""
+    rng = np.random.default_rng(seed)
+    d = len(DENSE_FEATURES)
+    embedding = rng.normal(0, 0.1, (N_BUCKETS + 1, embed_dim)).astype(np.float32)
+    embedding[0] = 0
+    wide = rng.normal(0, 0.05, N_BUCKETS + 1).astype(np.float32)
+    wide[0] = 0
+    return {
+        "embedding": embedding,
+        "wide": wide,
+        "dense_mean": np.zeros(d, np.float32),
+        "dense_std": np.full(d, 2.0, np.float32),
+        "w1": rng.normal(0, 0.3, (embed_dim + d, hidden)).astype(np.float32),
+        "b1": np.zeros(hidden, np.float32),
+        "w2": rng.normal(0, 0.3, hidden).astype(np.float32),
+        "b2": np.array(0.0, np.float32),
+    }
+
+
+def write_model_dir(path: Path, weights: dict[str, np.ndarray] | None = None, **meta_overrides) -> Path:
+    """A complete model directory (model.onnx + meta.json) that the registry accepts."""
+    pytest.importorskip("onnx")
+    from mleditor.training.export import save_onnx
+
+    path.mkdir(parents=True, exist_ok=True)
+    save_onnx(path / "model.onnx", weights or random_weights(), 1.0, 0.0)
+    typical = {name: 1.0 for name in DENSE_FEATURES}
+    typical.update(title_has_question_mark=1.0, body_words=120.0, words_per_sentence=17.0, paragraphs=3.0)
+    meta = {
+        "model_id": path.name,
+        "created": "2026-11-25T00:00:00+00:00",
+        "featurizer_spec": SPEC_VERSION,
+        "n_buckets": N_BUCKETS,
+        "dense_features": list(DENSE_FEATURES),
+        "typical_values": typical,
+        "v1_calibration": [0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1],
+        "metrics": {},
+    }
+    meta.update(meta_overrides)
+    (path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+# Questions and input files ----------------------------------------------------------------------
+
+def make_questions(count: int, site: str = "beer", seed: int = 0, start_id: int = 1) -> list[dict[str, Any]]:
+    """Deterministic word-salad questions with paragraphs and sometimes code."""
+    rng = random.Random(seed)
+
+    def sentence() -> str:
+        return " ".join(rng.choices(WORDS, k=rng.randint(4, 18))).capitalize() + rng.choice(".?.!")
+
+    questions = []
+    for n in range(count):
+        paragraphs = [" ".join(sentence() for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.3:
+            paragraphs.append("```\nx = brew(y)\n```")
+        questions.append({"site": site, "question_id": start_id + n, "title": sentence()[:80],
+                          "body": "\n\n".join(paragraphs)})
+    return questions
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]],
+              columns: tuple[str, ...] = ("site", "question_id", "title", "body")) -> Path:
+    """Write `rows` as a CSV file with a header of `columns` (other keys are ignored)."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+# Prediction stores ------------------------------------------------------------------------------
+
+# Every prediction-store test runs on each backend; PostgreSQL skips without a server (see conftest.py).
+STORE_BACKENDS = ("sqlite", "postgres", "memory")
+POSTGRES_URL_ENV = "MLEDITOR_TEST_POSTGRES_URL"
+
+
+def on_every_store(memory: pytest.MarkDecorator) -> pytest.MarkDecorator:
+    """Parametrize `store_url` (and so `store`) over every backend as the fixture does, marking the memory:// case.
+
+    For a test that cannot apply to memory:// (it needs SQL tables or another process to see the store):
+    `@on_every_store(memory=pytest.mark.skip(reason="..."))`.
+    """
+    params = [pytest.param(name, marks=memory) if name == "memory" else name for name in STORE_BACKENDS]
+    return pytest.mark.parametrize("store_url", params, indirect=True)
+
+
+def execute_sql(store: PredictionStore, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+    """Run DDL or inserts through the store's own connection (tests only; SQL backends only)."""
+    with store._transaction() as cursor:  # noqa: SLF001 - test helper
+        if rows is None:
+            cursor.execute(store._sql(sql))  # noqa: SLF001
+        else:
+            cursor.executemany(store._sql(sql), rows)  # noqa: SLF001
+
+
+def postgres_unavailable(reason: str) -> None:
+    """Skip the PostgreSQL case, or fail it under CI=true, where a server is required."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI but {reason}; .ci/run must `apt-get install -y postgresql`")
+    pytest.skip(reason)
+
+
+def postgres_bindir() -> Path | None:
+    """The newest folder holding initdb and pg_ctl, or None."""
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    for candidate in versions:
+        if (Path(candidate) / "initdb").is_file() and (Path(candidate) / "pg_ctl").is_file():
+            return Path(candidate)
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    return Path(initdb).resolve().parent if initdb and pg_ctl else None
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL server in a temporary folder, for one test session; stopped and deleted afterwards.
+
+    initdb + pg_ctl on a free port; as root, through `runuser -u postgres` (both refuse to run as root).
+    """
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="mleditor-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                shutil.rmtree(self.root)
+                postgres_unavailable("running as root and there is no 'postgres' user to run the server as")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        result = subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            log = (self.root / "server.log").read_text() if (self.root / "server.log").exists() else ""
+            raise RuntimeError(f"{' '.join(argv[:2])} failed: {result.stderr or result.stdout}\n{log}")
+
+    def start(self) -> ThrowawayPostgres:
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--no-sync", "--locale=C")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"),
+                  "-o", options, "-w", "-t", "60", "start")
+        return self
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+# Subprocesses and servers -----------------------------------------------------------------------
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def mleditor_command(*args: str) -> list[str]:
+    """The argv of `mleditor ARGS...` run with this interpreter."""
+    return [sys.executable, "-m", "mleditor", *args]
+
+
+def run_mleditor(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `mleditor ARGS...` to the end; text output; `env` is added to this (cleaned) environment."""
+    return subprocess.run(mleditor_command(*args), capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, text=True)
+
+
+def start_server(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
+    """Run `mleditor serve` on a free port and return it once /healthz answers."""
+    port = free_port()
+    server = subprocess.Popen(mleditor_command("serve", "--port", str(port), *args),
+                              env={**os.environ, "MLEDITOR_SERVE_STORE_PATH": str(tmp_path / "serve.db"), **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).json() == {"status": "ok"}:
+                return server, base
+        except httpx.HTTPError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise AssertionError(f"the server did not start: {server.communicate()[1][-2000:]}") from None
+            time.sleep(0.1)
