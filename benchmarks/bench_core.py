@@ -203,17 +203,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     floor, v3 = lat[0]["p50_us"], lat[-1]
     return "\n".join([
         f"command: `{report['command']}`  ", f"date: {report['date']}  ",
-        f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}; Python {m['python']}, "
-        f"onnxruntime {m['onnxruntime']} ({m['onnx_intra_op_threads']} intra-op thread), numpy {m['numpy']}  ",
+        (f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}; "
+         f"Python {m['python']}, onnxruntime {m['onnxruntime']} ({m['onnx_intra_op_threads']} intra-op thread), "
+         f"numpy {m['numpy']}  "),
         f"data: {report['data']}", "",
         *table(["featurizer, 1 process", "questions/s (median)", "mean chars/question", "M chars/s"],
                [["featurize(title, body)", f["questions_per_s"], f["mean_chars"], f"{f['chars_per_s'] / 1e6:.2f}"]]),
         *table(["single question", "p50 µs", "p90 µs", "p99 µs", "mean µs", "p50 vs model alone"],
                [[r["name"], r["p50_us"], r["p90_us"], r["p99_us"], r["mean_us"], f"{r['p50_us'] / floor:.1f}×"]
                 for r in lat]),
-        f"{report['calls']:,} timed calls per row after {WARMUP_CALLS} warm-up calls. v3 model call: "
-        f"{report['v3_rows_per_call']:.1f} rows on average, p99 {v3['p99_us']:,.0f} µs; "
-        f"goal \"well under 1 ms of model time\": {'met' if v3['p99_us'] < V3_MODEL_GOAL_US else 'NOT met'}.", "",
+        (f"{report['calls']:,} timed calls per row after {WARMUP_CALLS} warm-up calls. v3 model call: "
+         f"{report['v3_rows_per_call']:.1f} rows on average, p99 {v3['p99_us']:,.0f} µs; "
+         f"goal \"well under 1 ms of model time\": {'met' if v3['p99_us'] < V3_MODEL_GOAL_US else 'NOT met'}."), "",
         *table(["v2 scoring", "batch", "questions/s (median)", "vs one by one", "model alone questions/s"],
                [[r["mode"], r["batch"], r["questions_per_s"], f"{r['speedup']:.2f}×", r["model_questions_per_s"]]
                 for r in report["batches"]]),

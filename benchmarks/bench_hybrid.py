@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from mleditor.config import data_dir
 from mleditor.core.ingest import iter_dump_questions
 from mleditor.core.requests import PredictRequest
 from mleditor.hybrid.lookup import StoreLookup
 from mleditor.hybrid.service import HybridService
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings
-from mleditor.config import data_dir
 
 
 def load_questions(n: int) -> list[tuple[str, str]]:

@@ -32,7 +32,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from bench_core import latency, load_questions, machine_info, table
+from bench_core import latency, load_questions, machine_info
 from loadgen import LoadGenerator
 from serve_report import LATENCY_AIM_MS, counts, render_markdown
 

@@ -131,7 +131,7 @@ async def connection(host: str, port: int, requests: Sequence[bytes], deadline: 
         try:
             writer.write(requests[tally.next_body])
             status, keep_alive = await asyncio.wait_for(read_response(reader), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             tally.errors["timeout"] += 1
             keep_alive = False
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):

@@ -29,15 +29,16 @@ def render_markdown(report: dict[str, Any]) -> str:
 
     lines = [
         f"command: `{report['command']}`  ", f"date: {report['date']}  ",
-        f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}; Python {m['python']}, "
-        f"onnxruntime {m['onnxruntime']} (1 intra-op thread), numpy {m['numpy']}; {report['packages']}  ",
-        f"load: {report['loadgen']}; {plan['seconds']} s per cell after a {plan['warmup_s']} s warm-up per "
-        f"server and version; a cell during which other programs used more than {plan['max_other_cpu']:g} cores "
-        f"is measured again (at most {plan['retries']} more times) and the least disturbed run kept  ",
+        (f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}; "
+         f"Python {m['python']}, onnxruntime {m['onnxruntime']} (1 intra-op thread), numpy {m['numpy']}; "
+         f"{report['packages']}  "),
+        (f"load: {report['loadgen']}; {plan['seconds']} s per cell after a {plan['warmup_s']} s warm-up per "
+         f"server and version; a cell during which other programs used more than {plan['max_other_cpu']:g} cores "
+         f"is measured again (at most {plan['retries']} more times) and the least disturbed run kept  "),
         f"data: {report['data']}  ",
-        f"mleditor serve settings: cache_size=0 (off), rate_limit_per_minute=0 (off), max_batch_size="
-        f"{s['max_batch_size']}, max_wait_ms={s['max_wait_ms']:g}, log_level={s['log_level']} (one JSON access line "
-        f"per request), model_threads={s['model_threads']}", "",
+        (f"mleditor serve settings: cache_size=0 (off), rate_limit_per_minute=0 (off), max_batch_size="
+         f"{s['max_batch_size']}, max_wait_ms={s['max_wait_ms']:g}, log_level={s['log_level']} (one JSON access line "
+         f"per request), model_threads={s['model_threads']}"), "",
         *table(["in-process Predictor.predict, no HTTP", "p50 µs", "p99 µs", "mean µs", "questions/s per core"],
                [[f"predict(q, '{r['version']}')", r["p50_us"], r["p99_us"], r["mean_us"], r["per_core_per_s"]]
                 for r in report["floor"]]),
@@ -47,9 +48,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                  f"{c['p99_ms']:.1f}", vs_flask(c), c["server_cpu"] * 1e6 / max(c["requests_per_s"], 1e-9),
                  per_process(c), f"{c['client_cpu']:.2f}", other_cpu(c, plan), c["errors"]]
                 for c in report["cells"]]),
-        "CPU columns: cores in use on average during the cell (the machine has "
-        f"{m['usable_cores']}); \"other\" is everything but the server and the load generator (other programs, "
-        f"the kernel). * = still above {plan['max_other_cpu']:g} cores after the retries: that cell is disturbed.",
+        ("CPU columns: cores in use on average during the cell (the machine has "
+         f"{m['usable_cores']}); \"other\" is everything but the server and the load generator (other programs, "
+         f"the kernel). * = still above {plan['max_other_cpu']:g} cores after the retries: that cell is disturbed."),
         "",
         *table(["best throughput within the aim", "model", f"req/s with {aim}", "conns", "p99 ms",
                 f"vs Flask's best with {aim}", "peak req/s (any conns)"],

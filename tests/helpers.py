@@ -66,7 +66,7 @@ def write_model_dir(path: Path, weights: dict[str, np.ndarray] | None = None, **
 
     path.mkdir(parents=True, exist_ok=True)
     save_onnx(path / "model.onnx", weights or random_weights(), 1.0, 0.0)
-    typical = {name: 1.0 for name in DENSE_FEATURES}
+    typical = dict.fromkeys(DENSE_FEATURES, 1.0)
     typical.update(title_has_question_mark=1.0, body_words=120.0, words_per_sentence=17.0, paragraphs=3.0)
     meta = {
         "model_id": path.name,
@@ -131,11 +131,11 @@ def on_every_store(memory: pytest.MarkDecorator) -> pytest.MarkDecorator:
 
 def execute_sql(store: PredictionStore, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
     """Run DDL or inserts through the store's own connection (tests only; SQL backends only)."""
-    with store._transaction() as cursor:  # noqa: SLF001 - test helper
+    with store._transaction() as cursor:
         if rows is None:
-            cursor.execute(store._sql(sql))  # noqa: SLF001
+            cursor.execute(store._sql(sql))
         else:
-            cursor.executemany(store._sql(sql), rows)  # noqa: SLF001
+            cursor.executemany(store._sql(sql), rows)
 
 
 def postgres_unavailable(reason: str) -> None:

@@ -15,6 +15,7 @@ processes (the local engine), or on Ray Data (`mleditor.batch.engines.ray`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -22,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mleditor.batch.engines import ENGINES, Chunk, ChunkExecutor, make_executor
@@ -34,9 +35,8 @@ from mleditor.batch.inputs import (
     parse_inputs,
 )
 from mleditor.batch.scoring import InputRow, prepare_row
-from mleditor.core.validation import check_version
 from mleditor.core.registry import ModelDirectory, resolve_model
-from mleditor.core.validation import InputLimits
+from mleditor.core.validation import InputLimits, check_version
 from mleditor.errors import InvalidInputError, MLEditorError
 from mleditor.stores.predictions.base import PredictionStore
 from mleditor.stores.predictions.records import (
@@ -138,10 +138,8 @@ def run_batch_job(spec: JobSpec, store: PredictionStore, on_progress: ProgressFn
 
 def _record_end(store: PredictionStore, job_id: str, status: str, error: str) -> None:
     """Mark the job failed or interrupted; if the store itself is what failed, the original error matters more."""
-    try:
+    with contextlib.suppress(MLEditorError):
         store.finish_job(job_id, status, error)
-    except MLEditorError:
-        pass
 
 
 def _start_or_resume(store: PredictionStore, spec: JobSpec, model: ModelDirectory,
@@ -174,7 +172,7 @@ def _still_running(job: JobRecord, host: str) -> bool:
             return True
         return True
     updated = datetime.fromisoformat(job.updated_at)
-    return (datetime.now(timezone.utc) - updated).total_seconds() < STALE_AFTER_S
+    return (datetime.now(UTC) - updated).total_seconds() < STALE_AFTER_S
 
 
 def _chunks(rows: Iterator[InputRow | RejectRecord], spec: JobSpec, store: PredictionStore,

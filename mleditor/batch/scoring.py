@@ -73,8 +73,9 @@ class ChunkScorer:
 
     def __call__(self, rows: Sequence[InputRow]) -> ChunkResult:
         """Score the rows; the ones that can't be scored become rejects with the reason."""
-        requests = [PredictRequest(row.title, row.body, version=self.version, request_id=f"{row.site}/{row.question_id}",
-                                   body_format=_body_format(row)) for row in rows]
+        requests = [PredictRequest(row.title, row.body, version=self.version,
+                                   request_id=f"{row.site}/{row.question_id}", body_format=_body_format(row))
+                    for row in rows]
         result = ChunkResult()
         for row, answer in zip(rows, self.pipeline.run_many(requests)):
             if isinstance(answer, MLEditorError):

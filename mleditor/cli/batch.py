@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mleditor.cli.options import (
-    err, json_option, model_dir_option, out, prediction_store_option, several_values, version_option,
+    err,
+    json_option,
+    model_dir_option,
+    out,
+    prediction_store_option,
+    several_values,
+    version_option,
 )
 from mleditor.config import data_dir
 from mleditor.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from mleditor.stores.predictions.records import JobRecord
 
 batch_app = typer.Typer(help="Batch predictions: precompute, store, look up.", no_args_is_help=True)
 
@@ -73,21 +84,22 @@ def run(
 class _progress:
     """A progress bar on stderr fed with the job record after each committed chunk."""
 
-    def __enter__(self):  # -> Callable[[JobRecord, int | None], None]
+    def __enter__(self) -> Callable[[JobRecord, int | None], None]:
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TaskProgressColumn(), TimeElapsedColumn(), console=err, transient=True,
                             disable=not err.is_terminal)
         self.bar.__enter__()
         self.task = self.bar.add_task("scoring", total=None)
 
-        def update(job, total) -> None:
+        def update(job: JobRecord, total: int | None) -> None:
             self.bar.update(self.task, completed=job.rows_read, total=total,
                             description=f"scoring ({job.rows_scored:,} scored, {job.rows_skipped:,} unchanged, "
                                         f"{job.rows_failed:,} rejected)")
         return update
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.bar.__exit__(*exc_info)
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.bar.__exit__(kind, error, trace)
 
 
 @batch_app.command("top")

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from mleditor.errors import (
-    DataError, InvalidInputError, MissingExtraError, MLEditorError, ModelError, PermissionDeniedError,
-    RateLimitedError, ShuttingDownError,
+    DataError,
+    InvalidInputError,
+    MissingExtraError,
+    MLEditorError,
+    ModelError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ShuttingDownError,
 )
 
 SOME_LINES_FAILED = 1  # `predict --jsonl`: some lines could not be scored, the others were

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import typer
 from rich.table import Table
 
-from mleditor.core.predictor import Prediction, Predictor
+from mleditor.cli.exit_codes import exit_code_for
+from mleditor.cli.options import err, json_option, model_dir_option, out, version_option
+from mleditor.core.prediction import Prediction
+from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
 from mleditor.core.registry import MODEL_VERSIONS, ModelDirectory, list_models
 from mleditor.core.validation import prepare_question
-from mleditor.cli.exit_codes import exit_code_for
-from mleditor.cli.options import err, json_option, model_dir_option, out, version_option
 from mleditor.errors import InvalidInputError, MLEditorError
 
 app = typer.Typer(
@@ -71,15 +71,20 @@ def _print_prediction(prediction: Prediction, question: Question) -> None:
     out.print(table)
 
 
-def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
-    """One JSON object per line in, one result per line out; a bad line is reported, the rest go on."""
-    stream = sys.stdin.buffer if path == "-" else None
-    failures = 0
+def _open_input(path: str) -> BinaryIO:
+    """A file opened for reading, "-" for stdin; one that cannot be opened is a one-line error."""
+    if path == "-":
+        return sys.stdin.buffer
     try:
-        handle = stream or open(path, "rb")
+        return open(path, "rb")
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
-    with handle:
+
+
+def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
+    """One JSON object per line in, one result per line out; a bad line is reported, the rest go on."""
+    failures = 0
+    with _open_input(path) as handle:
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
@@ -157,8 +162,10 @@ def models_list(as_json: bool = json_option()) -> None:
     table = Table("model id", "created", "featurizer", "test ROC AUC", "path")
     for m in found:
         if isinstance(m, ModelDirectory):
-            auc = next((r["roc_auc"] for r in m.meta.get("metrics", {}).get("rows", []) if r["set"].startswith("test")), None)
-            table.add_row(m.model_id, m.meta["created"], m.meta["featurizer_spec"], f"{auc:.3f}" if auc else "-", str(m.path))
+            rows = m.meta.get("metrics", {}).get("rows", [])
+            auc = next((r["roc_auc"] for r in rows if r["set"].startswith("test")), None)
+            table.add_row(m.model_id, m.meta["created"], m.meta["featurizer_spec"], f"{auc:.3f}" if auc else "-",
+                          str(m.path))
         else:
             table.add_row(m[0].name, "-", "-", "-", f"{m[0]} (unusable: {m[1]})")
     out.print(table)
@@ -206,10 +213,11 @@ def main() -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:  # the last line of defence against tracebacks
         if os.environ.get("MLEDITOR_DEBUG"):
             raise
-        err.print(f"internal error: {type(exc).__name__}: {exc} (set MLEDITOR_DEBUG=1 for the traceback)", markup=False, soft_wrap=True)
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set MLEDITOR_DEBUG=1 for the traceback)",
+                  markup=False, soft_wrap=True)
         sys.exit(70)
 
 

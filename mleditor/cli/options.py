@@ -26,7 +26,8 @@ PREDICTION_STORE_ENV = "MLEDITOR_STORE"
 
 
 def version_option() -> Any:
-    return typer.Option("v3", "--model", "-m", help="Model version: v3 (score + advice, default), v2 (score), v1 (rules).")
+    return typer.Option("v3", "--model", "-m",
+                        help="Model version: v3 (score + advice, default), v2 (score), v1 (rules).")
 
 
 def model_dir_option() -> Any:

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
@@ -28,8 +28,9 @@ keys_app = typer.Typer(help="Create, list and revoke API keys for the server.", 
 profiles_app = typer.Typer(help="Set user profiles that the server's gather step reads.", no_args_is_help=True)
 
 
-def _config_option() -> Optional[Path]:
-    return typer.Option(None, "--config", "-c", help="TOML settings file with a 'serve' table (default: $MLEDITOR_SERVE_CONFIG).")
+def _config_option() -> Any:
+    return typer.Option(None, "--config", "-c",
+                        help="TOML settings file with a 'serve' table (default: $MLEDITOR_SERVE_CONFIG).")
 
 
 def _open_store(store: Optional[str]) -> AccountStore:
@@ -47,8 +48,8 @@ def serve(
     engine: str = typer.Option("local", "--engine", help="local (uvicorn) or ray (Ray Serve; extra 'ray')."),
     min_replicas: Optional[int] = typer.Option(None, "--min-replicas", help="Ray: fewest replicas (default 1)."),
     max_replicas: Optional[int] = typer.Option(None, "--max-replicas", help="Ray: most replicas (default 2)."),
-    target_ongoing: Optional[float] = typer.Option(None, "--target-ongoing-requests",
-                                                   help="Ray: requests per replica the autoscaler aims for (default 2)."),
+    target_ongoing: Optional[float] = typer.Option(
+        None, "--target-ongoing-requests", help="Ray: requests per replica the autoscaler aims for (default 2)."),
 ) -> None:
     """Run the JSON API, the page and the operations endpoints (/healthz, /readyz, /metrics)."""
     from mleditor.hybrid.settings import load_settings as load_hybrid_settings
@@ -75,15 +76,16 @@ def serve(
 def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     import uvicorn
 
-    from mleditor.serve.logs import configure_logging
     from mleditor.config import CONFIG_ENV
     from mleditor.hybrid.settings import settings_to_env as hybrid_to_env
+    from mleditor.serve.logs import configure_logging
     from mleditor.serve.settings import CONFIG_ENV as SERVE_CONFIG_ENV
     from mleditor.serve.settings import settings_to_env
 
     configure_logging(settings.log_level)
-    options = dict(host=settings.host, port=settings.port, log_config=None, access_log=False,
-                   log_level=settings.log_level, timeout_graceful_shutdown=max(1, round(settings.graceful_timeout_s)))
+    options = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
+               "log_level": settings.log_level,
+               "timeout_graceful_shutdown": max(1, round(settings.graceful_timeout_s))}
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with a signal
     # status; a drained, orderly shutdown is a success, so it exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from mleditor.cli.options import err, json_option, model_dir_option, out
 from mleditor.config import data_dir
@@ -22,11 +22,11 @@ data_app = typer.Typer(help="Turn Stack Exchange dumps into a dataset file.", no
 
 
 @contextmanager
-def _progress() -> Iterator:
+def _progress() -> Iterator[Callable[[str, float], None]]:
     """A progress bar on stderr; yields a callback (stage, fraction done)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(stage: str, fraction: float) -> None:
             if stage not in tasks:
@@ -49,7 +49,8 @@ def ingest(
     paths: Optional[list[Path]] = typer.Argument(None, help="Posts.xml files, folders holding one, or .7z dumps "
                                                  "(default: every site under $MLEDITOR_DATA/stackexchange)."),
     output: Path = typer.Option(..., "--output", "-o", help="The SQLite dataset file to write."),
-    allow_truncated: bool = typer.Option(False, "--allow-truncated", help="Keep the questions read before a dump breaks off."),
+    allow_truncated: bool = typer.Option(False, "--allow-truncated",
+                                         help="Keep the questions read before a dump breaks off."),
 ) -> None:
     """Parse dumps (streaming, constant memory) into a dataset file for training and evaluation."""
     from mleditor.core.ingest import ingest_dumps
@@ -59,8 +60,11 @@ def ingest(
         def on_progress(count: int) -> None:
             progress(f"ingesting ({count:,} questions)", 0.0)
 
+        def on_warning(message: str) -> None:
+            err.print(f"warning: {message}", markup=False, soft_wrap=True)
+
         summary = ingest_dumps(sources, output, allow_truncated=allow_truncated, on_progress=on_progress,
-                               on_warning=lambda message: err.print(f"warning: {message}", markup=False, soft_wrap=True))
+                               on_warning=on_warning)
     for site, count in sorted(summary.questions_per_site.items()):
         out.print(f"{site:24} {count:>7,} questions")
     out.print(f"wrote {sum(summary.questions_per_site.values()):,} questions to {output}"
@@ -73,14 +77,15 @@ def _default_dataset(dataset: Optional[Path]) -> Path:
     raise InvalidInputError("pass --data FILE (create it with `mleditor data ingest --output FILE`)")
 
 
-def _data_option() -> Optional[Path]:
+def _data_option() -> Any:
     return typer.Option(None, "--data", "-d", help="Dataset file from `mleditor data ingest`.")
 
 
 def train(
     dataset: Optional[Path] = _data_option(),
     output: Path = typer.Option(Path("models"), "--output", "-o", help="Folder to create the model directory in."),
-    model_id: Optional[str] = typer.Option(None, "--model-id", help="Name of the model directory (default: generated)."),
+    model_id: Optional[str] = typer.Option(None, "--model-id",
+                                           help="Name of the model directory (default: generated)."),
     holdout_site: str = typer.Option("ai", help="Site kept out of training to test generalization ('' for none)."),
     label_mode: str = typer.Option("site-year", help="Label groups: site-year or site."),
     epochs: int = typer.Option(40, min=1, help="Maximum training epochs."),

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -184,9 +184,10 @@ def _open_for_reading(path: Path) -> Iterator[sqlite3.Connection]:
 def _is_blank(connection: sqlite3.Connection) -> bool:
     """A new or empty SQLite file, safe to turn into a dataset (anything else is left alone)."""
     try:
-        return connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+        count: int = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.DatabaseError:
         return False
+    return count == 0
 
 
 def _check_format(connection: sqlite3.Connection, path: Path) -> None:
@@ -228,4 +229,4 @@ def _record_from_row(row: tuple[object, ...]) -> QuestionRecord:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

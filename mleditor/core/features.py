@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import pairwise
 
 import mmh3
 import numpy as np
@@ -124,7 +125,7 @@ def bucket(ngram: str) -> int:
 def ngrams(prefix: str, tokens: list[str]) -> list[str]:
     """§7: unigrams then bigrams of one field, each prefixed with the field's namespace."""
     grams = [prefix + token for token in tokens]
-    grams.extend(f"{prefix}{a} {b}" for a, b in zip(tokens, tokens[1:]))
+    grams.extend(f"{prefix}{a} {b}" for a, b in pairwise(tokens))
     return grams
 
 

@@ -48,7 +48,7 @@ _VOID = frozenset({"br", "img", "hr", "wbr", "input", "meta", "link", "col", "ar
 
 
 def html_to_markdown(html: str) -> tuple[str, HtmlSignals]:
-    """Convert a post body to Markdown-flavoured text and count its code blocks, links, images, list items, paragraphs."""
+    """Convert a post body to Markdown-flavoured text; count its code blocks, links, images, list items, paragraphs."""
     converter = _Converter()
     try:
         converter.feed(html.replace("\r\n", "\n").replace("\r", "\n"))

@@ -13,7 +13,7 @@ import threading
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -247,7 +247,7 @@ def _archive_member(archive: Path) -> str:
 
     try:
         with py7zr.SevenZipFile(archive, "r") as seven_zip:
-            names = seven_zip.getnames()
+            names: list[str] = seven_zip.getnames()
     except (py7zr.exceptions.ArchiveError, EOFError, OSError, ValueError) as err:
         raise DataError(f"{archive} is not a readable .7z archive ({err}); re-download it") from None
     members = [name for name in names if PurePosixPath(name).name.lower() == "posts.xml"]
@@ -354,10 +354,8 @@ class _ArchiveMemberStream:
         except _Cancelled:
             pass
         except Exception as err:  # noqa: BLE001 - handed to the reading side, which reports it
-            try:
+            with suppress(_Cancelled):
                 self._put(err)
-            except _Cancelled:
-                pass
 
 
 class _Cancelled(Exception):

@@ -111,12 +111,14 @@ def _place(inputs: Sequence[ModelInput], scored: list[np.ndarray]) -> list[np.nd
 
 
 # Step 5
-def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirectory, request_id: str = "-") -> Prediction:
+def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirectory,
+                request_id: str = "-") -> Prediction:
     """Range-check the model's output, then attach recommendations (v1 rules, v3 model advice)."""
     version = model_input.version
     if version == "v1":
         recommendations = rule_recommendations(model_input.features.dense_dict())
-        return Prediction(rule_score(len(recommendations), model.v1_calibration), version, model.model_id, recommendations)
+        score = rule_score(len(recommendations), model.v1_calibration)
+        return Prediction(score, version, model.model_id, recommendations)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (model_input.rows,) or not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
         incident_log.error('{"incident": "score_out_of_range", "request_id": "%s", "model_id": "%s", "scores": "%s"}',
@@ -296,7 +298,8 @@ class Pipeline:
         self._after_respond(context, result)
         return result
 
-    def _finish(self, context: Context, model_input: ModelInput, scores: np.ndarray, timer: StepTimer) -> PipelineResult:
+    def _finish(self, context: Context, model_input: ModelInput, scores: np.ndarray,
+                timer: StepTimer) -> PipelineResult:
         request_id = context.valid.request.request_id
         prediction = postprocess(model_input, scores, self.model, request_id)
         timer.lap("postprocess")

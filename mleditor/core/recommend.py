@@ -157,7 +157,8 @@ BODY_PROSE = ("body_words", "body_chars", "body_sentences", "words_per_sentence"
               "syllables_per_word", "flesch_reading_ease", "repetition_ratio", "paragraphs")
 
 
-def counterfactual(dense: np.ndarray, feature: str, value: float, typical: dict[str, float] | None = None) -> np.ndarray:
+def counterfactual(dense: np.ndarray, feature: str, value: float,
+                   typical: dict[str, float] | None = None) -> np.ndarray:
     """The dense vector with `feature` set to `value` and the features derived from it kept consistent."""
     row = dense.copy()
     index = DENSE_INDEX
@@ -200,7 +201,8 @@ def model_recommendations(
         gain = float(score) - base
         if gain >= MIN_GAIN:
             current = float(dense[DENSE_INDEX[name]])
-            found.append(Recommendation(name, PHRASES[name](current, typical[name]), current, typical[name], round(gain, 4)))
+            phrase = PHRASES[name](current, typical[name])
+            found.append(Recommendation(name, phrase, current, typical[name], round(gain, 4)))
     found.sort(key=lambda rec: rec.gain or 0.0, reverse=True)
     return found[:MAX_RECOMMENDATIONS]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mleditor.config import PACKAGED_MODELS_DIR, models_dirs
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION
 from mleditor.errors import ModelError
-from mleditor.config import PACKAGED_MODELS_DIR, models_dirs
 
 MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
@@ -59,7 +59,8 @@ def load_model_directory(path: Path) -> ModelDirectory:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelError(f"{path} has no {META_FILE}: it is not a model directory (train one with `mleditor train`)") from None
+        raise ModelError(f"{path} has no {META_FILE}: it is not a model directory "
+                         "(train one with `mleditor train`)") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{meta_path} cannot be read ({exc}); retrain with `mleditor train`") from None
     if not (path / MODEL_FILE).is_file():
@@ -77,7 +78,8 @@ def _check_compatible(path: Path, meta: dict[str, Any]) -> None:
         )
     if tuple(meta.get("dense_features", ())) != DENSE_FEATURES or meta.get("n_buckets") != N_BUCKETS:
         raise ModelError(
-            f"model {path.name} expects other features than spec {SPEC_VERSION} defines; retrain it with `mleditor train`"
+            f"model {path.name} expects other features than spec {SPEC_VERSION} defines; "
+            "retrain it with `mleditor train`"
         )
     missing = [key for key in ("model_id", "typical_values", "v1_calibration") if key not in meta]
     if missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import onnxruntime as ort
@@ -109,7 +110,7 @@ class OnnxScorer:
     def _run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run the session, turning onnxruntime's failures (such as an id above V) into a one-line ValueError."""
         try:
-            return self._session.run(outputs, feeds)
+            return cast("list[np.ndarray]", self._session.run(outputs, feeds))
         except Exception as exc:  # onnxruntime raises its own unrelated exception types
             raise ValueError(f"the model could not score these inputs: {_first_line(exc)}") from exc
 

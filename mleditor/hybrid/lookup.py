@@ -6,7 +6,7 @@ from their content hash, so a later identical question finds them by hash.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mleditor.core.prediction import Prediction
 from mleditor.core.stored import StoredPrediction
@@ -46,5 +46,5 @@ def _stored(record: PredictionRecord | None) -> StoredPrediction | None:
         return None
     created = datetime.fromisoformat(record.created)
     if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
+        created = created.replace(tzinfo=UTC)
     return StoredPrediction(record.to_prediction(), record.content_hash, created)

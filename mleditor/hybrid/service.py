@@ -47,7 +47,9 @@ class LiveService(Protocol):
     """The serve door's PredictionService, as far as the hybrid door needs it."""
 
     model: ModelDirectory
-    metrics: _Metrics
+
+    @property
+    def metrics(self) -> _Metrics: ...
 
     def use(self, hook: PipelineHooks) -> None: ...
 
@@ -89,7 +91,8 @@ class HybridService(PipelineHooks):
     """
 
     def __init__(self, live: LiveService, lookup: PredictionLookup, ttl_s: float = HybridSettings.ttl_s,
-                 clock: Callable[[], float] = time.time, lookup_timeout_s: float = HybridSettings.lookup_timeout_s) -> None:
+                 clock: Callable[[], float] = time.time,
+                 lookup_timeout_s: float = HybridSettings.lookup_timeout_s) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be more than 0 seconds; got {ttl_s}")
         self.live = live
@@ -117,7 +120,8 @@ class HybridService(PipelineHooks):
         try:
             found = self.lookup.get_by_content_hash(self.model_id, context.version, context.valid.content_hash)
         except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
-            return self._lookup_failed(exc)
+            self._lookup_failed(exc)
+            return None
         return self._answer(found)
 
     async def aknown_answer(self, context: Context) -> KnownAnswer | None:
@@ -127,7 +131,8 @@ class HybridService(PipelineHooks):
                 self.lookup.get_by_content_hash, self.model_id, context.version, context.valid.content_hash),
                 self.lookup_timeout_s)
         except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
-            return self._lookup_failed(exc)
+            self._lookup_failed(exc)
+            return None
         return self._answer(found)
 
     def after_respond(self, context: Context, result: PipelineResult) -> None:
@@ -170,8 +175,7 @@ class HybridService(PipelineHooks):
 
     def _lookup_failed(self, exc: Exception) -> None:
         self.metrics.store_errors.inc()
-        log.warning("prediction store lookup failed; answering live: %s", exc or type(exc).__name__)
-        return None
+        log.warning("prediction store lookup failed; answering live: %s", str(exc) or type(exc).__name__)
 
     def _is_fresh(self, stored: StoredPrediction) -> bool:
         age = self.clock() - stored.created.timestamp()

@@ -60,7 +60,8 @@ class HybridSettings:
 
 
 def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> HybridSettings:
-    """Defaults, then the `[hybrid]` table of the TOML file `path` (or $MLEDITOR_HYBRID_CONFIG, $MLEDITOR_CONFIG), then env vars."""
+    """Defaults, then the `[hybrid]` table of the TOML file `path` (or $MLEDITOR_HYBRID_CONFIG,
+    $MLEDITOR_CONFIG), then env vars."""
     return config.load_settings(HybridSettings, SECTION, path, environ)
 
 

@@ -170,7 +170,7 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
 
 def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
     # With anonymous access on, a key is optional: the empty requirement says so in the OpenAPI document.
-    optional_auth = {"security": [{}]} if settings.anonymous_enabled else None
+    optional_auth: dict[str, Any] | None = {"security": [{}]} if settings.anonymous_enabled else None
 
     @app.post("/predict/{model}", response_model=PredictionOut, responses=PREDICT_ERRORS, tags=["predict"],
               summary="Score a question and recommend edits",
@@ -257,7 +257,8 @@ def _add_error_handlers(app: FastAPI, service: PredictionService) -> None:
             return answer(request, 422, "invalid_request", "the body could not be read as JSON (is it UTF-8 text?); "
                           'send {"title": "...", "body": "..."}')
         if exc.status_code == 404 and message == "Not Found":
-            message = f"nothing at {request.url.path[:80]}; the API is POST /predict/v1|v2|v3 (see /docs), the page is /"
+            message = (f"nothing at {request.url.path[:80]}; "
+                       "the API is POST /predict/v1|v2|v3 (see /docs), the page is /")
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path[:80]}; see /docs"
         return answer(request, exc.status_code, kind, message, dict(exc.headers or {}))

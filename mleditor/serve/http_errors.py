@@ -6,8 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mleditor.errors import (
-    AuthenticationError, DataError, InvalidInputError, MLEditorError, ModelOutputError, PermissionDeniedError,
-    RateLimitedError, ShuttingDownError,
+    AuthenticationError,
+    DataError,
+    InvalidInputError,
+    MLEditorError,
+    ModelOutputError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ShuttingDownError,
 )
 
 

@@ -33,7 +33,8 @@ class BodyRejected(HTTPException):
 
 def request_id_of(scope: Scope) -> str:
     """The id RequestContextMiddleware gave this request ("-" outside it)."""
-    return scope.get("state", {}).get("request_id", "-")
+    request_id: str = scope.get("state", {}).get("request_id", "-")
+    return request_id
 
 
 class RequestContextMiddleware:
@@ -113,7 +114,7 @@ class BodyGuardMiddleware:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise BodyRejected(408, "body_timeout", f"the request body did not arrive within "
                                    f"{self.timeout_s:g} s; send it without pausing") from None
             if message["type"] == "http.request":

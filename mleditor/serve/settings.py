@@ -106,7 +106,8 @@ class ServeSettings:
 
 
 def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> ServeSettings:
-    """Defaults, then the `[serve]` table of the TOML file `path` (or $MLEDITOR_SERVE_CONFIG, $MLEDITOR_CONFIG), then env vars."""
+    """Defaults, then the `[serve]` table of the TOML file `path` (or $MLEDITOR_SERVE_CONFIG,
+    $MLEDITOR_CONFIG), then env vars."""
     return config.load_settings(ServeSettings, SECTION, path, environ)
 
 

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mleditor.core.access import Caller
 from mleditor.core.registry import MODEL_VERSIONS
@@ -55,7 +55,7 @@ def create_api_key(store: AccountStore, name: str, scopes: str | tuple[str, ...]
         raise InvalidInputError("a key needs a name (who or what uses it), e.g. --name demo-app")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
     store.execute(
         "INSERT INTO api_keys (key_id, name, key_hash, scopes, created) VALUES (?, ?, ?, ?, ?)",
         (key_id, name.strip(), _hash_secret(secret), ",".join(parse_scopes(scopes)), created),
@@ -65,7 +65,7 @@ def create_api_key(store: AccountStore, name: str, scopes: str | tuple[str, ...]
 
 def revoke_api_key(store: AccountStore, key_id: str) -> None:
     """Revoke a key at once; InvalidInputError when there is no such active key."""
-    revoked = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    revoked = datetime.now(UTC).isoformat(timespec="seconds")
     changed = store.execute("UPDATE api_keys SET revoked = ? WHERE key_id = ? AND revoked IS NULL", (revoked, key_id))
     if not changed:
         raise InvalidInputError(f"no active key with id {key_id!r}; `mleditor keys list` shows the keys")

@@ -13,12 +13,15 @@ def model_card(model: ModelDirectory) -> str:
     metrics = meta.get("metrics", {}).get("table_markdown", "_not evaluated yet: run `mleditor evaluate`_")
     crossval = meta.get("metrics", {}).get("crossval", {}).get("table_markdown", "")
     if crossval:
-        metrics += "\nCross-validated (every question outside the held-out site scored by a model that never saw\nits author; the same folds for every model):\n\n" + crossval
+        metrics += ("\nCross-validated (every question outside the held-out site scored by a model that never saw\n"
+                    "its author; the same folds for every model):\n\n" + crossval)
     training = meta.get("training", {})
     split = training.get("split", {})
+    network = training.get("network", {})
+    mleditor_version = meta.get("mleditor_version", "?")
     return f"""# Model card: {meta['model_id']}
 
-Created {meta['created']} by mleditor {meta.get('mleditor_version', '?')}; featurizer spec {meta['featurizer_spec']} (FEATURES.md).
+Created {meta['created']} by mleditor {mleditor_version}; featurizer spec {meta['featurizer_spec']} (FEATURES.md).
 
 ## Intended use
 Scores how likely a Stack Exchange-style question (title + body) is to be well received, and
@@ -50,7 +53,7 @@ are listed in meta.json (`data.sources`).
 ## Model
 Hashed word unigrams + bigrams (65,536 buckets, MurmurHash3) as a mean embedding and a wide linear
 term, plus {len(meta['dense_features'])} handcrafted features, through a small MLP
-(embedding {training.get('network', {}).get('embed_dim')}, hidden {training.get('network', {}).get('hidden')}); trained with AdamW,
+(embedding {network.get('embed_dim')}, hidden {network.get('hidden')}); trained with AdamW,
 best epoch {training.get('best_epoch')} by validation ROC AUC; Platt-calibrated on the validation split.
 Inference: ONNX Runtime (`model.onnx`), no PyTorch.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def assign_folds(author_keys: list[str], folds: int, seed: int) -> np.ndarray:
     return np.array([min(int(unit_interval(key, seed) * folds), folds - 1) for key in author_keys])
 
 
-def cross_validate(dataset, config: TrainConfig = TrainConfig(), folds: int = 5, with_baselines: bool = True,
+def cross_validate(dataset: Path, config: TrainConfig = TrainConfig(), folds: int = 5, with_baselines: bool = True,
                    n_estimators: int = 300, on_progress: Progress | None = None) -> list[CrossValidatedRow]:
     """k-fold (by author) out-of-fold predictions for ML Editor v2 and the baselines; the held-out site is left out."""
     if folds < 2:
@@ -66,7 +67,8 @@ def cross_validate(dataset, config: TrainConfig = TrainConfig(), folds: int = 5,
         train, val = ~test & ~is_val, ~test & is_val
         net, _ = fit_network(table.rows(train), labels[train], table.rows(val), labels[val], config.network)
         a, b = fit_platt(network_logits(net, table.rows(val)).astype(np.float64), labels[val])
-        predictions.setdefault(OURS, np.zeros(len(records)))[test] = apply_platt(network_logits(net, table.rows(test)), a, b)
+        ours = predictions.setdefault(OURS, np.zeros(len(records)))
+        ours[test] = apply_platt(network_logits(net, table.rows(test)), a, b)
         if with_baselines:
             fit_mask = ~test  # the baselines need no validation slice: they train on all other folds
             for baseline in default_baselines(seed=split.seed, n_estimators=n_estimators):

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,13 @@ from mleditor.errors import InvalidInputError
 from mleditor.training.baselines import default_baselines
 from mleditor.training.crossval import CrossValidatedRow, crossval_table_markdown
 from mleditor.training.metrics import BinaryMetrics, compute_metrics
-from mleditor.training.report import metrics_from_dict, metrics_markdown, metrics_table_markdown, metrics_to_dict
+from mleditor.training.report import (
+    MetricsRecord,
+    metrics_from_dict,
+    metrics_markdown,
+    metrics_table_markdown,
+    metrics_to_dict,
+)
 from mleditor.training.splits import SplitConfig, assign_splits, label_questions
 from mleditor.training.train import FeatureTable, featurize_records
 
@@ -94,9 +101,9 @@ def evaluate_model(model: ModelDirectory, dataset: Path, with_baselines: bool = 
 
 
 def metrics_record(rows: list[EvaluationRow], dataset: Path,
-                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> dict:
+                   crossval: tuple[int, list[CrossValidatedRow]] | None = None) -> MetricsRecord:
     """One evaluation run as meta.json's `metrics` holds it: the rows, their Markdown table, the cross-validation."""
-    record: dict = {
+    record: MetricsRecord = {
         "dataset": str(dataset),
         "rows": [{"model": r.model, "set": r.evaluation_set, **metrics_to_dict(r.metrics)} for r in rows],
         "table_markdown": metrics_table_markdown([(r.model, r.evaluation_set, r.metrics) for r in rows]),
@@ -112,20 +119,23 @@ def metrics_record(rows: list[EvaluationRow], dataset: Path,
     return record
 
 
-def _merge_rows(previous: list[dict], new: list[dict], key: Callable[[dict], tuple]) -> list[dict]:
+Row = dict[str, Any]
+
+
+def _merge_rows(previous: list[Row], new: list[Row], key: Callable[[Row], tuple[str, ...]]) -> list[Row]:
     """`previous` with each row measured again replaced in place, then the rows measured for the first time."""
     fresh = {key(row): row for row in new}
     merged = [fresh.pop(key(row), row) for row in previous]
     return merged + [row for row in new if key(row) in fresh]
 
 
-def _crossval_from_rows(folds: int, rows: list[dict]) -> dict:
+def _crossval_from_rows(folds: int, rows: list[Row]) -> dict[str, Any]:
     table = crossval_table_markdown(
         [CrossValidatedRow(r["model"], metrics_from_dict(r), tuple(r["fold_roc_auc"])) for r in rows], folds)
     return {"folds": folds, "rows": rows, "table_markdown": table}
 
 
-def merge_metrics(previous: dict, new: dict) -> dict:
+def merge_metrics(previous: MetricsRecord, new: MetricsRecord) -> MetricsRecord:
     """A model's recorded metrics updated with a new run: what the run measured replaces the same
     (model, evaluation set) row or cross-validated model, everything else recorded before is kept
     (the baselines of a run without them, an earlier cross-validation; one with other folds is replaced)."""
@@ -153,7 +163,7 @@ def check_model_writable(path: Path, what_to_do: str = COPY_FIRST) -> None:
                                 f"mleditor never writes to; {what_to_do}")
 
 
-def write_to_model(model: ModelDirectory, record: dict) -> dict:
+def write_to_model(model: ModelDirectory, record: MetricsRecord) -> MetricsRecord:
     """Merge a run's metrics record into the model's meta.json and card.md (see `merge_metrics`); return the merge.
 
     Refused (InvalidInputError) for a model inside the installed package (`check_model_writable`).
@@ -164,7 +174,8 @@ def write_to_model(model: ModelDirectory, record: dict) -> dict:
     meta = {**model.meta, "metrics": merge_metrics(model.meta.get("metrics") or {}, record)}
     (model.path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     write_model_card(ModelDirectory(model.path, meta))
-    return meta["metrics"]
+    merged: MetricsRecord = meta["metrics"]
+    return merged
 
 
 def record_metrics(model: ModelDirectory, rows: list[EvaluationRow], dataset: Path,

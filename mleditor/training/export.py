@@ -23,10 +23,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mleditor.errors import require_extra
+
+if TYPE_CHECKING:
+    from onnx import GraphProto
 
 WEIGHT_NAMES = ("embedding", "wide", "dense_mean", "dense_std", "w1", "b1", "w2", "b2")
 INPUT_IDS = "ngram_ids"
@@ -148,7 +152,8 @@ def build_onnx(
     model.ir_version = IR_VERSION
     onnx.helper.set_model_props(model, metadata)
     onnx.checker.check_model(model, full_check=True)
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def save_onnx(
@@ -175,7 +180,7 @@ def save_onnx(
     return path
 
 
-def _graph(arrays: dict[str, np.ndarray], calibration: dict[str, float], shape: NetworkShape):  # -> onnx.GraphProto
+def _graph(arrays: dict[str, np.ndarray], calibration: dict[str, float], shape: NetworkShape) -> GraphProto:
     """The ONNX graph of the network math, one block of nodes per step."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -216,7 +221,7 @@ def _graph(arrays: dict[str, np.ndarray], calibration: dict[str, float], shape: 
         node("Add", ["calibrated_scaled", "calib_b"], ["calibrated_logit"]),
         node("Sigmoid", ["calibrated_logit"], [OUTPUT_SCORE]),
     ]
-    constants = {
+    constants: dict[str, np.ndarray] = {
         "zero_id": np.array(0, dtype=np.int64),
         "axis_ngrams": np.array([1], dtype=np.int64),
         "one": np.array(1.0, dtype=np.float32),

@@ -116,7 +116,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     n_pos = float(y.sum())
-    n_neg = y.shape[0] - n_pos
+    n_neg = float(y.shape[0]) - n_pos
     rank_sum = float(_average_ranks(s)[y == 1.0].sum())
     # Mann-Whitney U of the positives, normalised: P(score_pos > score_neg) + 0.5 P(tie).
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
@@ -188,7 +188,7 @@ def _brier(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _ece(y: np.ndarray, p: np.ndarray, n_bins: int) -> float:
-    _, counts, sum_prob, sum_label = _bin_statistics(y, p, n_bins)
+    _, _, sum_prob, sum_label = _bin_statistics(y, p, n_bins)
     # |sum_label - sum_prob| / n == (count / n) * |observed rate - mean predicted|;
     # empty bins add 0.
     return float(np.abs(sum_label - sum_prob).sum() / y.shape[0])
@@ -220,7 +220,7 @@ def expected_calibration_error(
     return _ece(y, p, int(n_bins))
 
 
-def reliability_table(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> list[dict]:
+def reliability_table(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> list[dict[str, float | None]]:
     """One row per equal-width bin (the ECE's bins): range, count, mean predicted, observed rate.
 
     Each row is {"lower", "upper", "count", "mean_predicted", "observed_rate"}; the two means are

@@ -28,7 +28,8 @@ from mleditor.training.export import validate_weights
 def transform_dense(dense: np.ndarray) -> np.ndarray:
     """The fixed squashing applied to raw dense features: sign(x) * log1p(|x|), as float32."""
     dense = np.asarray(dense, dtype=np.float32)
-    return np.sign(dense) * np.log1p(np.abs(dense))
+    transformed: np.ndarray = np.sign(dense) * np.log1p(np.abs(dense))
+    return transformed
 
 
 def dense_normalization(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,6 +45,10 @@ def dense_normalization(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class QuestionNet(nn.Module):
     """Wide (per-bucket weight) plus deep (n-gram embedding mean and dense features through an MLP) logit."""
+
+    # Buffers (register_buffer below), declared so their type is Tensor rather than Tensor | Module.
+    dense_mean: torch.Tensor
+    dense_std: torch.Tensor
 
     def __init__(self, n_buckets: int, dense_dim: int, embed_dim: int = 16, hidden: int = 32) -> None:
         super().__init__()
@@ -101,7 +106,8 @@ class QuestionNet(nn.Module):
         dense_transformed = torch.sign(dense) * torch.log1p(dense.abs())
         dense_normalized = (dense_transformed - self.dense_mean) / self.dense_std
         hidden = torch.relu(self.hidden(torch.cat([embedding_mean, dense_normalized], dim=1)))
-        return self.output(hidden).squeeze(1) + wide_term
+        logit: torch.Tensor = self.output(hidden).squeeze(1) + wide_term
+        return logit
 
     def to_weights(self) -> dict[str, np.ndarray]:
         """The weights under their contract names, as float32 numpy copies (what `build_onnx` takes)."""

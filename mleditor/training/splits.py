@@ -16,6 +16,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class SplitConfig:
     test_fraction: float = 0.15
     seed: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -63,7 +64,7 @@ def label_questions(records: Sequence[QuestionRecord], mode: str = "site-year", 
 
 def unit_interval(key: str, seed: int) -> float:
     """A stable pseudo-random number in [0, 1) for `key`: the same key lands in the same split."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -25,6 +26,11 @@ from mleditor.core.registry import META_FILE, MODEL_FILE
 from mleditor.training.calibration import fit_platt
 from mleditor.training.metrics import roc_auc
 from mleditor.training.splits import SplitConfig, assign_splits, label_questions
+
+if TYPE_CHECKING:
+    import torch
+
+    from mleditor.training.network import QuestionNet
 
 Progress = Callable[[str, float], None]
 
@@ -56,11 +62,11 @@ class TrainConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"split": self.split.to_dict(), "network": asdict(self.network)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """The config recorded in a model's meta.json (unknown keys from older versions are ignored)."""
         known_net = set(NetworkConfig.__dataclass_fields__)
         known_split = set(SplitConfig.__dataclass_fields__)
@@ -91,7 +97,8 @@ def featurize_records(records: Sequence[QuestionRecord], on_progress: Progress |
     return FeatureTable(ids, dense)
 
 
-def _batches(table: FeatureTable, labels: np.ndarray, batch_size: int, rng: np.random.Generator | None):
+def _batches(table: FeatureTable, labels: np.ndarray, batch_size: int,
+             rng: np.random.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     import torch
 
     from mleditor.core.scorer import pad_ngram_ids
@@ -104,7 +111,7 @@ def _batches(table: FeatureTable, labels: np.ndarray, batch_size: int, rng: np.r
         yield ids, dense, torch.from_numpy(labels[index].astype(np.float32))
 
 
-def network_logits(net, table: FeatureTable) -> np.ndarray:
+def network_logits(net: QuestionNet, table: FeatureTable) -> np.ndarray:
     import torch
 
     net.eval()
@@ -115,7 +122,7 @@ def network_logits(net, table: FeatureTable) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
-def fit_wide(net, train: FeatureTable, y_train: np.ndarray, l2: float, steps: int) -> None:
+def fit_wide(net: QuestionNet, train: FeatureTable, y_train: np.ndarray, l2: float, steps: int) -> None:
     """Stage 1: the wide weights and the output bias as a logistic regression, full batch, by L-BFGS.
 
     Early stopping on a few hundred validation questions stops the wide part long before it
@@ -133,21 +140,21 @@ def fit_wide(net, train: FeatureTable, y_train: np.ndarray, l2: float, steps: in
     optimizer = torch.optim.LBFGS([net.wide, bias], max_iter=steps, line_search_fn="strong_wolfe")
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")
 
-    def closure():
+    def closure() -> torch.Tensor:
         optimizer.zero_grad()
         logit = (net.wide[ids] * mask).sum(dim=1) * scale + bias
         loss = loss_fn(logit, y) + l2 * (net.wide[1:] ** 2).sum()
         loss.backward()
-        return loss
+        return cast("torch.Tensor", loss)  # nn.Module calls are typed as returning Any
 
-    optimizer.step(closure)
+    optimizer.step(closure)  # type: ignore[no-untyped-call]  # torch leaves LBFGS.step(closure) unannotated
     with torch.no_grad():
         net.wide[0] = 0.0
         net.output.bias.copy_(bias)
 
 
 def fit_network(train: FeatureTable, y_train: np.ndarray, val: FeatureTable, y_val: np.ndarray,
-                config: NetworkConfig, on_progress: Progress | None = None):
+                config: NetworkConfig, on_progress: Progress | None = None) -> tuple[QuestionNet, dict[str, Any]]:
     """Train with AdamW on the log loss; keep the epoch with the best validation ROC AUC."""
     import torch
 
@@ -167,7 +174,9 @@ def fit_network(train: FeatureTable, y_train: np.ndarray, val: FeatureTable, y_v
         net.wide.requires_grad_(False)
     optimizer = torch.optim.AdamW(groups)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    best_auc, best_state, best_epoch, history = -1.0, None, 0, []
+    best_auc, best_epoch = -1.0, 0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[dict[str, float]] = []
     for epoch in range(config.epochs):
         net.train()
         for ids, dense, y in _batches(train, y_train, config.batch_size, rng):
@@ -183,6 +192,8 @@ def fit_network(train: FeatureTable, y_train: np.ndarray, val: FeatureTable, y_v
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
         elif epoch + 1 - best_epoch >= config.patience:
             break
+    if best_state is None:  # epochs=0, or no epoch gave a comparable validation ROC AUC (NaN scores)
+        raise ValueError(f"no epoch was kept (epochs={config.epochs}); train for at least one epoch")
     net.load_state_dict(best_state)
     net.wide.requires_grad_(True)
     return net, {"best_epoch": best_epoch, "best_val_roc_auc": round(best_auc, 4), "history": history}
@@ -202,7 +213,7 @@ def typical_values(dense: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {name: round(float(v), 4) for name, v in zip(DENSE_FEATURES, medians)}
 
 
-def _model_id(fingerprint: dict, config: TrainConfig, created: datetime) -> str:
+def _model_id(fingerprint: Mapping[str, Any], config: TrainConfig, created: datetime) -> str:
     """Same data files and config on the same day give the same id (ingestion times are left out)."""
     files = sorted(source["sha256"] for source in fingerprint.get("sources", []))
     digest = hashlib.sha256(json.dumps([files, config.to_dict()], sort_keys=True).encode()).hexdigest()
@@ -225,7 +236,7 @@ def train_model(dataset: Path, output_root: Path, config: TrainConfig = TrainCon
                                   labels[val_mask], config.network, on_progress)
     calib_a, calib_b = fit_platt(network_logits(net, table.rows(val_mask)).astype(np.float64), labels[val_mask])
 
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     model_id = model_id or _model_id(fingerprint, config, created)
     directory = Path(output_root) / model_id
     directory.mkdir(parents=True, exist_ok=True)

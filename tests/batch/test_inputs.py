@@ -9,8 +9,8 @@ import pytest
 
 from mleditor.batch.inputs import count_rows, inputs_fingerprint, iter_rows, iter_table, parse_inputs, table_summary
 from mleditor.batch.scoring import InputRow
-from mleditor.stores.predictions.records import RejectRecord
 from mleditor.errors import DataError, InvalidInputError
+from mleditor.stores.predictions.records import RejectRecord
 from tests.helpers import on_every_store
 
 DUMPS = Path(__file__).parent.parent / "fixtures" / "dumps"

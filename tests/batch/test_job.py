@@ -8,8 +8,8 @@ import pytest
 
 from mleditor.batch.engines import local as local_engine
 from mleditor.batch.job import JobSpec, run_batch_job
-from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
 from mleditor.errors import InvalidInputError
+from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
 
 
 def spec_for(*paths, **options) -> JobSpec:

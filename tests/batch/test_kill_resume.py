@@ -35,8 +35,8 @@ def test_a_killed_job_resumes_and_writes_each_question_once(store_url, tmp_path,
     path = csv_file(tmp_path / "q.csv", questions(QUESTIONS))
     command = mleditor_command("batch", "run", "--input", str(path), "--store", store_url, "--workers", "1",
                                "--chunk-size", "100", "--json")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    with open_store(store_url) as store:
+    with (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as process,
+          open_store(store_url) as store):
         try:
             job = wait_for_progress(store, process, rows=300)
         finally:
@@ -84,20 +84,20 @@ def test_workers_exit_when_their_job_process_is_killed(tmp_path, csv_file, quest
     url = f"sqlite:///{tmp_path / 'p.db'}"
     command = mleditor_command("batch", "run", "--input", str(path), "--store", url, "--workers", "2",
                                "--chunk-size", "100")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        with open_store(url) as store:
-            wait_for_progress(store, process, rows=200)
-        workers = [pid for pid in children_of(process.pid) if alive(pid)]
-        assert workers, "expected worker processes"
-        os.kill(process.pid, signal.SIGKILL)  # the job process only, not its group
-        process.wait(timeout=30)
-        deadline = time.monotonic() + 20
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(alive(pid) for pid in workers)
-    finally:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as process:
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            with open_store(url) as store:
+                wait_for_progress(store, process, rows=200)
+            workers = [pid for pid in children_of(process.pid) if alive(pid)]
+            assert workers, "expected worker processes"
+            os.kill(process.pid, signal.SIGKILL)  # the job process only, not its group
+            process.wait(timeout=30)
+            deadline = time.monotonic() + 20
+            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not any(alive(pid) for pid in workers)
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
+from mleditor.core.ingest import iter_dump_questions
 from mleditor.stores.predictions.factory import open_store
 from mleditor.stores.predictions.records import JOB_COMPLETED
-from mleditor.core.ingest import iter_dump_questions
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -24,8 +24,8 @@ def test_full_batch_over_the_real_dumps_survives_a_kill(real_data_dir, tmp_path)
     url = f"sqlite:///{tmp_path / 'p.db'}"
     command = [sys.executable, "-m", "mleditor", "batch", "run", "--store", url, "--chunk-size", "200", "--json",
                *[arg for dump in dumps for arg in ("--input", dump)]]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    with open_store(url) as store:
+    with (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as process,
+          open_store(url) as store):
         deadline = time.monotonic() + 120
         while not (store.list_jobs(1) and store.list_jobs(1)[0].rows_read >= 600):
             assert process.poll() is None and time.monotonic() < deadline, "the job ended before it could be killed"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mleditor.batch.schedule import ScheduleSpec, batch_command, parse_time, render_schedule
-from mleditor.stores.predictions.factory import open_store
 from mleditor.errors import InvalidInputError
+from mleditor.stores.predictions.factory import open_store
 
 
 def exec_start(service: str) -> list[str]:

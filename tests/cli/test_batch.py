@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_batch_jobs_and_rejects_show_the_stored_records(scored_store):
     [reject] = [json.loads(line) for line in rejects.stdout.splitlines()]
     assert reject["question_id"] == 6 and "both empty" in reject["reason"]
     path, line = reject["source"].rsplit(" line ", 1)  # the physical line: bodies span several lines
-    assert open(path, encoding="utf-8").read().splitlines()[int(line) - 1].startswith("beer,6,")
+    assert Path(path).read_text(encoding="utf-8").splitlines()[int(line) - 1].startswith("beer,6,")
 
 
 @pytest.mark.parametrize("args, code, fragment", [

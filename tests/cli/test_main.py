@@ -37,7 +37,7 @@ def test_predict_v3_json_returns_score_recommendations_and_version():
 
 
 def test_predict_reads_the_question_from_stdin():
-    result = mleditor("predict", "--json", "-m", "v2", stdin="Why is my beer flat?\nIt has no bubbles.".encode())
+    result = mleditor("predict", "--json", "-m", "v2", stdin=b"Why is my beer flat?\nIt has no bubbles.")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model_version"] == "v2"
 

@@ -41,20 +41,21 @@ def test_serve_starts_refuses_huge_bodies_early_and_finishes_in_flight_requests_
     # A request waits 1.5 s in the batcher: long enough to be in flight when SIGTERM comes.
     server, base = start_server(tmp_path, "--workers", "1", MLEDITOR_SERVE_MAX_WAIT_MS="1500")
     answers: list[httpx.Response] = []
-    try:
-        assert _status_for_announced_10_mb_body(base) == 413
-        in_flight = threading.Thread(target=lambda: answers.append(httpx.post(
-            base + "/predict/v2", json={"title": "How?", "body": "Like this."}, timeout=30,
-            headers={"X-Request-ID": "in-flight-1"})))
-        in_flight.start()
-        time.sleep(0.5)
-        server.send_signal(signal.SIGTERM)
-        in_flight.join(30)
-        assert server.wait(30) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
-    logs = server.stderr.read()
+    with server:
+        try:
+            assert _status_for_announced_10_mb_body(base) == 413
+            in_flight = threading.Thread(target=lambda: answers.append(httpx.post(
+                base + "/predict/v2", json={"title": "How?", "body": "Like this."}, timeout=30,
+                headers={"X-Request-ID": "in-flight-1"})))
+            in_flight.start()
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            in_flight.join(30)
+            assert server.wait(30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+        logs = server.stderr.read()
     assert answers and answers[0].status_code == 200 and answers[0].json()["request_id"] == "in-flight-1"
     access = [json.loads(line) for line in logs.splitlines() if '"mleditor.access"' in line]
     assert any(entry["request_id"] == "in-flight-1" and entry["status"] == 200 for entry in access)
@@ -64,13 +65,14 @@ def test_serve_with_several_workers_passes_its_settings_to_each_and_stops_cleanl
     config = tmp_path / "serve.toml"
     config.write_text("[serve]\nanonymous_enabled = false\n")
     server, base = start_server(tmp_path, "--workers", "2", "--config", str(config))
-    try:
-        statuses = {httpx.post(base + "/predict/v1", json={"title": "How?", "body": "x"}).status_code for _ in range(4)}
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(30) == 0
-    finally:
-        if server.poll() is None:
-            server.kill()
+    with server:
+        try:
+            statuses = {httpx.post(base + "/predict/v1", json={"title": "How?", "body": "x"}).status_code for _ in range(4)}
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
     assert statuses == {401}  # every worker read the file: anonymous access is off
 
 

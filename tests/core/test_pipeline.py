@@ -56,7 +56,7 @@ def pipeline(model):
     return Pipeline(model, OnnxScorer.from_path(model.onnx_path).score)
 
 
-REQUEST = PredictRequest("How do I brew a stout?", "I tried twice. It was thin. What should I change?", "v3")
+REQUEST = PredictRequest("How do I brew a stout?", "I tried twice. It was thin. What should I change?", version="v3")
 
 
 def test_validate_accepts_a_good_request_and_names_the_caller():
@@ -66,22 +66,22 @@ def test_validate_accepts_a_good_request_and_names_the_caller():
 
 def test_validate_refuses_a_missing_key_with_401_and_an_out_of_scope_version_with_403():
     with pytest.raises(PermissionDeniedError) as missing:
-        validate(PredictRequest("t", "b", "v1"), OnlyV1())
+        validate(PredictRequest("t", "b", version="v1"), OnlyV1())
     assert missing.value.status == 401
     with pytest.raises(PermissionDeniedError) as scope:
-        validate(PredictRequest("t", "b", "v3", api_key="k"), OnlyV1())
+        validate(PredictRequest("t", "b", version="v3", api_key="k"), OnlyV1())
     assert scope.value.status == 403
-    assert validate(PredictRequest("t", "b", "v1", api_key="k"), OnlyV1()).caller.scopes == {"v1"}
+    assert validate(PredictRequest("t", "b", version="v1", api_key="k"), OnlyV1()).caller.scopes == {"v1"}
 
 
 def test_validate_refuses_unknown_versions_before_asking_for_permission():
     with pytest.raises(InvalidInputError, match="unknown model version"):
-        validate(PredictRequest("t", "b", "v9"), OnlyV1())
+        validate(PredictRequest("t", "b", version="v9"), OnlyV1())
 
 
 def test_validate_refuses_empty_questions():
     with pytest.raises(InvalidInputError):
-        validate(PredictRequest(" ", "", "v2"), AllowLocal())
+        validate(PredictRequest(" ", "", version="v2"), AllowLocal())
 
 
 def test_gather_finds_a_profile_and_treats_a_missing_one_as_normal():

@@ -60,7 +60,7 @@ def test_counterfactual_batch_has_one_row_per_differing_actionable_feature():
 
 def test_model_recommendations_keep_positive_gains_best_first():
     dense = featurize("t", "b").dense
-    typical = {name: 0.0 for name in DENSE_FEATURES}
+    typical = dict.fromkeys(DENSE_FEATURES, 0.0)
     names = list(ACTIONABLE_FEATURES[:8])
     scores = np.array([0.5, 0.52, 0.49, 0.6, 0.501, 0.55, 0.51, 0.58, 0.53])
     recs = model_recommendations(dense, typical, scores, names)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -42,7 +42,7 @@ class MemoryLookup:
             raise ConnectionError("store is down")
         self.saves += 1
         self.by_hash[(prediction.model_id, prediction.model_version, digest)] = StoredPrediction(
-            prediction, digest, datetime.now(timezone.utc))
+            prediction, digest, datetime.now(UTC))
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def service(tmp_path) -> PredictionService:
 
 
 async def ask(hybrid: HybridService, version: str = "v3", **kw):
-    return await hybrid.predict(PredictRequest(TITLE, BODY, version, **kw))
+    return await hybrid.predict(PredictRequest(TITLE, BODY, version=version, **kw))
 
 
 async def test_a_miss_is_answered_live_and_written_back(service):
@@ -82,7 +82,7 @@ async def test_a_fresh_stored_prediction_is_served_as_precomputed_with_the_same_
 
 async def test_a_prediction_older_than_the_ttl_is_refused_and_recomputed(service):
     lookup = MemoryLookup()
-    now = [datetime.now(timezone.utc).timestamp()]
+    now = [datetime.now(UTC).timestamp()]
     hybrid = HybridService(service, lookup, ttl_s=60, clock=lambda: now[0])
     service.start()
     await ask(hybrid)
@@ -97,9 +97,9 @@ async def test_a_prediction_older_than_the_ttl_is_refused_and_recomputed(service
 async def test_a_prediction_from_another_model_is_stale(service):
     lookup = MemoryLookup()
     digest = content_hash(TITLE, BODY)
-    old = (await service.predict(PredictRequest(TITLE, BODY, "v3"))).prediction
+    old = (await service.predict(PredictRequest(TITLE, BODY, version="v3"))).prediction
     lookup.by_hash[(service.model.model_id, "v3", digest)] = StoredPrediction(
-        dataclasses.replace(old, model_id="an-older-model"), digest, datetime.now(timezone.utc))
+        dataclasses.replace(old, model_id="an-older-model"), digest, datetime.now(UTC))
     hybrid = HybridService(service, lookup)
     result = await ask(hybrid)
     await hybrid.close()

@@ -10,8 +10,8 @@ import logging
 import numpy as np
 import pytest
 
-from mleditor.stores.keys import create_api_key
 from mleditor.serve.logs import JsonFormatter
+from mleditor.stores.keys import create_api_key
 
 pytestmark = pytest.mark.anyio
 TEN_MB = 10 * 1024 * 1024

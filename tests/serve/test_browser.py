@@ -38,14 +38,15 @@ def test_v3_page_shows_a_score_and_recommendations_in_a_real_browser(tmp_path):
             pytest.fail(f"browser test cannot run in CI: {missing}")
         pytest.skip(missing)
     server, url = start_server(tmp_path)
-    try:
-        screenshot = ARTIFACTS / "v3-page.png"
-        result = subprocess.run(["node", "page.test.mjs"], cwd=BROWSER_DIR, capture_output=True, timeout=120,
-                                env={**os.environ, "MLEDITOR_URL": url, "SCREENSHOT": str(screenshot)})
-        assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
-        shown = json.loads(result.stdout.decode().strip().splitlines()[-1])
-        assert shown["recommendations"] >= 1
-        assert screenshot.stat().st_size > 1000
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with server:
+        try:
+            screenshot = ARTIFACTS / "v3-page.png"
+            result = subprocess.run(["node", "page.test.mjs"], cwd=BROWSER_DIR, capture_output=True, timeout=120,
+                                    env={**os.environ, "MLEDITOR_URL": url, "SCREENSHOT": str(screenshot)})
+            assert result.returncode == 0, result.stderr.decode() + result.stdout.decode()
+            shown = json.loads(result.stdout.decode().strip().splitlines()[-1])
+            assert shown["recommendations"] >= 1
+            assert screenshot.stat().st_size > 1000
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

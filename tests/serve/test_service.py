@@ -10,9 +10,9 @@ import pytest
 
 from mleditor.core.pipeline import ModelOutputError, PermissionDeniedError, Pipeline, PredictRequest
 from mleditor.errors import InvalidInputError
+from mleditor.serve.ratelimit import RateLimitedError
 from mleditor.stores.keys import create_api_key, revoke_api_key
 from mleditor.stores.profiles import upsert_profile
-from mleditor.serve.ratelimit import RateLimitedError
 
 pytestmark = pytest.mark.anyio
 

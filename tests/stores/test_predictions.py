@@ -6,9 +6,19 @@ import json
 
 import pytest
 
-from mleditor.stores.predictions.factory import open_store
-from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, ChunkResult, JobRecord, PredictionRecord, RejectRecord, redact, utc_now
 from mleditor.errors import DataError, InvalidInputError
+from mleditor.stores.predictions.factory import open_store
+from mleditor.stores.predictions.records import (
+    JOB_COMPLETED,
+    JOB_FAILED,
+    JOB_RUNNING,
+    ChunkResult,
+    JobRecord,
+    PredictionRecord,
+    RejectRecord,
+    redact,
+    utc_now,
+)
 from tests.helpers import on_every_store
 
 

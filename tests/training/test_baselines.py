@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from mleditor.training.baselines import (  # noqa: E402
+from mleditor.training.baselines import (
     Baseline,
     FeaturesRandomForest,
     TfidfFeaturesRandomForest,
@@ -15,7 +15,7 @@ from mleditor.training.baselines import (  # noqa: E402
     TfidfRandomForest,
     default_baselines,
 )
-from mleditor.training.metrics import roc_auc  # noqa: E402
+from mleditor.training.metrics import roc_auc
 
 FILLER = "how do i fix this error when my code runs in the loop with a list of values".split()
 

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from mleditor.config import PACKAGED_MODELS_DIR  # noqa: E402
-from mleditor.training.evaluate import merge_metrics  # noqa: E402
-from tests.helpers import REPO_ROOT, run_mleditor  # noqa: E402
+from mleditor.config import PACKAGED_MODELS_DIR
+from mleditor.training.evaluate import merge_metrics
+from tests.helpers import REPO_ROOT, run_mleditor
 
 SHIPPED = PACKAGED_MODELS_DIR / "se9-v1"
 DUMPS = REPO_ROOT / "tests" / "fixtures" / "dumps"

@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from mleditor.core.dataset import write_dataset  # noqa: E402
-from mleditor.core.predictor import Predictor  # noqa: E402
-from mleditor.core.records import Question, QuestionRecord  # noqa: E402
-from mleditor.core.registry import load_model_directory  # noqa: E402
-from mleditor.training.evaluate import evaluate_model, record_metrics  # noqa: E402
-from mleditor.training.splits import SplitConfig  # noqa: E402
-from mleditor.training.train import NetworkConfig, TrainConfig, train_model  # noqa: E402
+from mleditor.core.dataset import write_dataset
+from mleditor.core.predictor import Predictor
+from mleditor.core.records import Question, QuestionRecord
+from mleditor.core.registry import load_model_directory
+from mleditor.training.evaluate import evaluate_model, record_metrics
+from mleditor.training.splits import SplitConfig
+from mleditor.training.train import NetworkConfig, TrainConfig, train_model
 
 GOOD = "How do I calibrate the extruder of my printer?"
 WORDS = "filament nozzle bed layer extruder temperature printer slicer".split()
@@ -91,8 +91,8 @@ def test_torch_and_onnx_agree_on_the_trained_model(trained):
 
     from mleditor.core.features import featurize
     from mleditor.core.scorer import OnnxScorer, pad_ngram_ids
-    from mleditor.training.network import QuestionNet
     from mleditor.training.export import validate_weights
+    from mleditor.training.network import QuestionNet
 
     dataset, directory = trained
     meta = json.loads((directory / "meta.json").read_text())

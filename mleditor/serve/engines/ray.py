@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mleditor.errors import InvalidInputError, MissingExtraError, require_extra
 
@@ -111,7 +111,7 @@ def build_application(settings: ServeSettings, autoscaling: Autoscaling | None =
         graceful_shutdown_timeout_s=settings.graceful_timeout_s,
         logging_config={"log_level": settings.log_level.upper()},  # Ray's replica logs, access lines included
     )
-    return deployment.bind()
+    return cast("Application", deployment.bind())
 
 
 def run(settings: ServeSettings, autoscaling: Autoscaling | None = None) -> None:

@@ -1,22 +1,23 @@
 """The web page: `/` explains the versions; `/v1`, `/v2`, `/v3` show a form and, after posting it, the result.
 
 Server-rendered, so it works without JavaScript; the form posts to its own URL. The page asks the
-same service as the API (`service.predict`, with every hook a composing door added), as an anonymous caller, and every error is shown in the page (`#error`) with the
-status that fits, never as a stack trace.
+same service as the API (`service.predict`, with every hook a composing door added), as an
+anonymous caller, and every error is shown in the page (`#error`) with the status that fits, never
+as a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.templating import Jinja2Templates
 
-from mleditor.core.requests import PredictRequest
 from mleditor.core.registry import MODEL_VERSIONS
+from mleditor.core.requests import PredictRequest
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
 from mleditor.serve.http_errors import HttpFailure, http_failure, is_expected
 from mleditor.serve.service import PredictionService
@@ -56,7 +57,13 @@ def add_page_routes(app: FastAPI, service: PredictionService) -> None:
         _add_version_routes(app, service, version, page)
 
 
-def _add_version_routes(app: FastAPI, service: PredictionService, version: str, page: Any) -> None:
+class _RenderPage(Protocol):
+    """Render a template of this folder as the answer."""
+
+    def __call__(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse: ...
+
+
+def _add_version_routes(app: FastAPI, service: PredictionService, version: str, page: _RenderPage) -> None:
     async def show_form(request: Request) -> HTMLResponse:
         return page(request, "version.html", version=version, title="", body="")
 

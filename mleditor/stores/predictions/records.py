@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mleditor.core.features import normalize_title
@@ -113,7 +113,7 @@ PREDICTION_COLUMNS = tuple(PredictionRecord.__dataclass_fields__)
 
 def utc_now() -> str:
     """Now, as ISO 8601 UTC with milliseconds: sortable as text on every backend."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def redact(url: str) -> str:

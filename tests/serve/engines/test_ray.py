@@ -69,7 +69,7 @@ def test_answers_over_ray_equal_the_local_pipeline(ray_url, model_score):
             response = client.post(f"/predict/{version}", json=GOOD_QUESTION)
             assert response.status_code == 200, response.text
             answer = response.json()
-            expected = pipeline.run(PredictRequest(GOOD_QUESTION["title"], GOOD_QUESTION["body"], version))
+            expected = pipeline.run(PredictRequest(GOOD_QUESTION["title"], GOOD_QUESTION["body"], version=version))
             assert answer["model_version"] == version
             assert answer["score"] == pytest.approx(expected.prediction.score, abs=1e-6)
             assert [r["feature"] for r in answer["recommendations"]] == [
