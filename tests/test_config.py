@@ -133,9 +133,9 @@ def test_an_unknown_table_or_a_table_that_is_not_one_is_refused(tmp_path: Path) 
 
 
 def test_a_missing_or_broken_file_is_refused_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="missing.toml not found; check --config, .*MLEDITOR_CONFIG"):
+    with pytest.raises(InvalidInputError, match=r"missing.toml not found; check --config, .*MLEDITOR_CONFIG"):
         load_settings(HybridSettings, "hybrid", environ={"MLEDITOR_CONFIG": str(tmp_path / "missing.toml")})
-    with pytest.raises(InvalidInputError, match="settings.toml cannot be read"):
+    with pytest.raises(InvalidInputError, match=r"settings.toml cannot be read"):
         load_settings(HybridSettings, "hybrid", write(tmp_path, "[hybrid\n"), {})
 
 
@@ -198,7 +198,7 @@ def test_the_two_sources_read_the_same_message(tmp_path: Path) -> None:
 
 def test_a_bad_value_in_the_file_is_refused_even_when_a_variable_overrides_it(tmp_path: Path) -> None:
     path = write(tmp_path, "[serve]\nworkers = 0\n")
-    with pytest.raises(InvalidInputError, match="serve workers=0 .*from .*settings.toml"):
+    with pytest.raises(InvalidInputError, match=r"serve workers=0 .*from .*settings.toml"):
         load_settings(ServeSettings, "serve", path, {"MLEDITOR_SERVE_WORKERS": "2"})
 
 

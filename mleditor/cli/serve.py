@@ -55,10 +55,11 @@ def serve(
     from mleditor.hybrid.settings import load_settings as load_hybrid_settings
     from mleditor.serve.settings import load_settings
 
-    flags = {"host": host, "port": port, "workers": workers}
+    flags: dict[str, Any] = {"host": host, "port": port, "workers": workers}
     settings = dataclasses.replace(load_settings(config), **{k: v for k, v in flags.items() if v is not None})
     hybrid = load_hybrid_settings(config)
-    scaling = {"min_replicas": min_replicas, "max_replicas": max_replicas, "target_ongoing_requests": target_ongoing}
+    scaling: dict[str, Any] = {"min_replicas": min_replicas, "max_replicas": max_replicas,
+                               "target_ongoing_requests": target_ongoing}
     scaling = {k: v for k, v in scaling.items() if v is not None}
     if engine == "ray":
         if hybrid.store:
@@ -83,9 +84,9 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     from mleditor.serve.settings import settings_to_env
 
     configure_logging(settings.log_level)
-    options = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
-               "log_level": settings.log_level,
-               "timeout_graceful_shutdown": max(1, round(settings.graceful_timeout_s))}
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
+                               "log_level": settings.log_level,
+                               "timeout_graceful_shutdown": max(1, round(settings.graceful_timeout_s))}
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with a signal
     # status; a drained, orderly shutdown is a success, so it exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -110,7 +111,7 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     uvicorn.run(factory, factory=True, workers=settings.workers, **options)
 
 
-def _run_ray(settings: ServeSettings, scaling: dict[str, float]) -> None:
+def _run_ray(settings: ServeSettings, scaling: dict[str, Any]) -> None:
     require_extra("ray", "ray")
     from mleditor.serve.engines.ray import Autoscaling, run
 

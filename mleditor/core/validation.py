@@ -55,7 +55,8 @@ def check_text(name: str, value: object) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidInputError(
-            f"{name} is not valid Unicode (a lone surrogate at character {exc.start}); send UTF-8 text"
+            f"{name} is not valid Unicode (a lone surrogate at character {exc.start}), so not valid UTF-8; "
+            "send UTF-8 text"
         ) from None
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -97,7 +98,5 @@ def test_workers_exit_when_their_job_process_is_killed(tmp_path, csv_file, quest
                 time.sleep(0.1)
             assert not any(alive(pid) for pid in workers)
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

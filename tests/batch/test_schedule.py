@@ -35,7 +35,7 @@ def test_systemd_units_run_the_batch_command_daily_at_the_given_time(tmp_path):
 
 def test_the_cron_line_fires_daily_and_never_overlaps_itself():
     [text] = render_schedule(ScheduleSpec(("x.csv",), "postgresql://db/p", at="23:45"), "cron").values()
-    line = [line for line in text.splitlines() if not line.startswith("#")][0]
+    line = next(line for line in text.splitlines() if not line.startswith("#"))
     assert line.startswith("45 23 * * * ")
     assert "flock -n " in line and "postgresql://db/p" in line
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mleditor.batch.scoring import ChunkScorer, InputRow, band_width, content_hash, prepare_row, score_model_inputs
-from mleditor.core.features import featurize
-from mleditor.core.pipeline import model_input
+from mleditor.batch.scoring import ChunkScorer, InputRow, prepare_row
+from mleditor.core.records import Question
+from mleditor.core.stored import content_hash
 from mleditor.core.predictor import Predictor
 from mleditor.core.validation import InputLimits, prepare_question
 from mleditor.errors import InvalidInputError
@@ -52,21 +52,6 @@ def test_scores_do_not_depend_on_how_rows_are_grouped_into_chunks(scorer, questi
            [(p.question_id, p.score, p.recommendations) for p in pieces]
 
 
-def test_one_model_call_per_width_band(scorer, questions):
-    calls = []
-
-    def counting(ids, dense):
-        calls.append(ids.shape)
-        return scorer.scorer.score(ids, dense)
-
-    inputs = [model_input(featurize(q["title"], q["body"]), "v3", scorer.typical) for q in questions(50)]
-    scores = score_model_inputs(inputs, counting)
-    widths = {band_width(i.features.ngram_ids.size) for i in inputs}
-    assert len(calls) == len(widths)
-    assert all(ids[1] in widths and ids[1] % 32 == 0 for ids in calls)
-    assert [len(s) for s in scores] == [len(i.dense) for i in inputs]
-
-
 def test_bad_rows_are_rejected_with_the_reason_and_the_rest_scored(scorer):
     rows = [
         InputRow("beer", 1, "Why is my beer flat?", "It has no bubbles after two weeks.", "f.csv line 2", 0),
@@ -101,23 +86,18 @@ def test_a_request_and_a_batch_row_with_the_same_text_share_a_content_hash(score
 def test_markdown_rows_from_dumps_are_not_converted_as_html_again(scorer):
     body = "Why does `<p>` break?\n\n```\n<div><p>x</p></div>\n```"
     as_markdown = InputRow("s", 1, "HTML question", body, markdown=True)
-    title, prepared, _ = prepare_row(as_markdown, InputLimits())
+    _title, prepared, _ = prepare_row(as_markdown, InputLimits())
     assert prepared == body
     stored = scorer([as_markdown]).predictions[0]
     # A dump's body is already Markdown: score its features as they are (Predictor.predict would treat
     # the `<p>` inside the code as a user's HTML and convert it).
-    expected = Predictor.load(None).predict_features(featurize("HTML question", body), "v3")
+    expected = Predictor.load(None).predict(Question("HTML question", body), "v3", body_format="markdown")
     assert stored.score == pytest.approx(expected.score, abs=1e-6)
 
 
 def test_prepare_row_rejects_non_text():
     with pytest.raises(InvalidInputError, match="title must be text"):
         prepare_row(InputRow("s", 1, 12, "body"), InputLimits())  # type: ignore[arg-type]
-
-
-def test_band_width_rounds_up_to_a_multiple_of_32():
-    assert [band_width(n) for n in (0, 1, 32, 33, 4096)] == [32, 32, 32, 64, 4096]
-    assert np.all(np.diff([band_width(n) for n in range(0, 5000, 7)]) >= 0)
 
 
 def test_content_hash_ignores_line_endings_and_unicode_forms_but_not_the_title_split():

@@ -13,7 +13,8 @@ from mleditor.errors import DataError
 
 
 def record(site: str, post_id: int, **fields) -> QuestionRecord:
-    values = dict(title=f"Question {post_id}?", body=f"Body {post_id}", score=1, creation_date="2020-01-01T00:00:00.000")
+    values = {"title": f"Question {post_id}?", "body": f"Body {post_id}", "score": 1,
+              "creation_date": "2020-01-01T00:00:00.000"}
     values.update(fields)
     return QuestionRecord(site=site, id=post_id, **values)
 

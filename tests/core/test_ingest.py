@@ -150,7 +150,7 @@ def test_missing_path_raises_data_error_saying_what_is_expected(tmp_path):
 
 
 def test_folder_without_posts_xml_raises_data_error(tmp_path):
-    with pytest.raises(DataError, match="no Posts.xml at"):
+    with pytest.raises(DataError, match=r"no Posts.xml at"):
         iter_dump_questions(tmp_path)
 
 
@@ -182,14 +182,14 @@ def test_stopping_early_leaves_no_decompressing_thread_behind(tmp_path):
 
 def test_7z_without_posts_xml_raises_data_error(tmp_path):
     archive = seven_zip(tmp_path, "users-only.7z", {"Users.xml": b"<users/>"})
-    with pytest.raises(DataError, match="no Posts.xml inside"):
+    with pytest.raises(DataError, match=r"no Posts.xml inside"):
         iter_dump_questions(archive)
 
 
 def test_file_that_is_not_a_7z_archive_raises_data_error(tmp_path):
     fake = tmp_path / "fake.7z"
     fake.write_bytes(b"not an archive at all")
-    with pytest.raises(DataError, match="not a readable .7z archive"):
+    with pytest.raises(DataError, match=r"not a readable .7z archive"):
         iter_dump_questions(fake)
 
 
@@ -260,7 +260,7 @@ def test_failed_dump_leaves_its_site_as_it_was(tmp_path, site_dump):
 
 def test_every_path_is_checked_before_anything_is_written(tmp_path, site_dump):
     output = tmp_path / "data.sqlite"
-    with pytest.raises(DataError, match="no Posts.xml at"):
+    with pytest.raises(DataError, match=r"no Posts.xml at"):
         ingest_dumps([site_dump("tiny-site"), tmp_path / "typo"], output)
     assert not output.exists()
 

@@ -24,7 +24,7 @@ def test_directory_without_meta_is_not_a_model(tmp_path):
 
 def test_model_trained_with_another_featurizer_spec_is_refused(tmp_path):
     path = write_model_dir(tmp_path / "old", featurizer_spec="0.9")
-    with pytest.raises(ModelError, match="featurizer spec 0.9 but this mleditor implements spec 1.0"):
+    with pytest.raises(ModelError, match=r"featurizer spec 0.9 but this mleditor implements spec 1.0"):
         load_model_directory(path)
 
 
@@ -38,7 +38,7 @@ def test_missing_onnx_file_is_reported(tmp_path, tiny_model_dir):
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
     (copy / "model.onnx").unlink()
-    with pytest.raises(ModelError, match="has no model.onnx"):
+    with pytest.raises(ModelError, match=r"has no model.onnx"):
         load_model_directory(copy)
 
 

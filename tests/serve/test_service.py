@@ -65,9 +65,9 @@ async def test_v1_needs_no_model_call(make_service, make_request):
 
 async def test_scores_that_are_not_probabilities_raise_and_log_an_incident(make_service, caplog, make_request):
     service = make_service(score=lambda ids, dense: np.full(len(dense), np.nan, np.float32))
-    with caplog.at_level(logging.ERROR, logger="mleditor.incidents"):
-        with pytest.raises(ModelOutputError, match="incident logged as request req-nan"):
-            await service.predict(make_request("v2", request_id="req-nan"))
+    with (caplog.at_level(logging.ERROR, logger="mleditor.incidents"),
+          pytest.raises(ModelOutputError, match="incident logged as request req-nan")):
+        await service.predict(make_request("v2", request_id="req-nan"))
     assert "score_out_of_range" in caplog.text and "req-nan" in caplog.text
     assert len(service.cache) == 0  # nothing wrong is cached
 

@@ -45,7 +45,7 @@ def test_unknown_keys_and_bad_values_are_refused_naming_the_key(environ, named):
 def test_an_unknown_key_in_the_file_is_refused_naming_it(tmp_path):
     config = tmp_path / "serve.toml"
     config.write_text('[serve]\nmax_batch = 8\n')
-    with pytest.raises(InvalidInputError, match="serve.max_batch"):
+    with pytest.raises(InvalidInputError, match=r"serve.max_batch"):
         load_settings(config, environ={})
     with pytest.raises(InvalidInputError, match="not found"):
         load_settings(tmp_path / "missing.toml", environ={})

@@ -6,15 +6,15 @@ import sqlite3
 
 import pytest
 
-from mleditor.core.pipeline import PermissionDeniedError
-from mleditor.errors import InvalidInputError
+from mleditor.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from mleditor.stores.keys import ApiKeyAuthorizer, create_api_key, list_api_keys, revoke_api_key
 
 
 def denied(authorizer: ApiKeyAuthorizer, key: str | None, version: str) -> int:
+    """The HTTP status the refusal means: 401 for an AuthenticationError, 403 for other refused permissions."""
     with pytest.raises(PermissionDeniedError) as info:
         authorizer.authorize(key, version)
-    return info.value.status
+    return 401 if isinstance(info.value, AuthenticationError) else 403
 
 
 def test_a_key_may_call_the_versions_in_its_scopes_and_gets_403_for_the_others(accounts):

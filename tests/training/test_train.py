@@ -94,7 +94,7 @@ def test_torch_and_onnx_agree_on_the_trained_model(trained):
     from mleditor.training.export import validate_weights
     from mleditor.training.network import QuestionNet
 
-    dataset, directory = trained
+    _dataset, directory = trained
     meta = json.loads((directory / "meta.json").read_text())
     scorer = OnnxScorer.from_path(directory / "model.onnx")
     feats = [featurize(r.title, r.body) for r in synthetic_records(50, seed=3)]
