@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from mleditor.batch.scoring import ChunkScorer, InputRow, prepare_row
+from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
 from mleditor.core.stored import content_hash
-from mleditor.core.predictor import Predictor
 from mleditor.core.validation import InputLimits, prepare_question
 from mleditor.errors import InvalidInputError
 

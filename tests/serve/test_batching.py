@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from mleditor.serve.batching import BatcherClosedError, MicroBatcher
+from mleditor.errors import ShuttingDownError
+from mleditor.serve.batching import MicroBatcher
 
 pytestmark = pytest.mark.anyio
 D = 3
@@ -133,7 +134,7 @@ async def test_close_drains_waiting_work_and_then_refuses_new_work():
     started = time.perf_counter()
     await batcher.close()
     assert len(await waiting) == 3 and time.perf_counter() - started < 1.0
-    with pytest.raises(BatcherClosedError):
+    with pytest.raises(ShuttingDownError):
         await batcher.submit(*rows(1))
 
 
