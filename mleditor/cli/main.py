@@ -15,8 +15,8 @@ from mleditor.cli.options import err, json_option, model_dir_option, out, versio
 from mleditor.core.prediction import Prediction
 from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
-from mleditor.core.registry import MODEL_VERSIONS, ModelDirectory, list_models
-from mleditor.core.validation import prepare_question
+from mleditor.core.registry import ModelDirectory, list_models
+from mleditor.core.validation import check_version, prepare_question
 from mleditor.errors import InvalidInputError, MLEditorError
 
 app = typer.Typer(
@@ -118,8 +118,7 @@ def predict(
     as_json: bool = json_option("Print JSON instead of a table."),
 ) -> None:
     """Score a question. With no text, --title/--body or --jsonl, the question is read from stdin."""
-    if version not in MODEL_VERSIONS:
-        raise InvalidInputError(f"unknown model version {version!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+    check_version(version)
     predictor = Predictor.load(model_dir)
     if jsonl is not None:
         raise typer.Exit(_predict_jsonl(predictor, jsonl, version))

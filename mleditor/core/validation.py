@@ -39,11 +39,11 @@ class InputLimits:
     max_body_chars: int = MAX_BODY_CHARS
 
 
-def check_version(version: object) -> str:
-    """Refuse a model version that does not exist, naming the ones that do (the one message for it)."""
+def check_version(version: object, what: str = "model version") -> str:
+    """Refuse a model version that does not exist, naming the ones that do (the one message for it, every door)."""
     if version not in MODEL_VERSIONS:
         shown = repr(version)[:40]
-        raise InvalidInputError(f"unknown model version {shown}; choose one of {', '.join(MODEL_VERSIONS)}")
+        raise InvalidInputError(f"unknown {what} {shown}; choose one of {', '.join(MODEL_VERSIONS)}")
     return str(version)
 
 

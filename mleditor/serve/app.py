@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction
-from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
-from mleditor.errors import AuthenticationError, MLEditorError
+from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS, check_version
+from mleditor.errors import AuthenticationError, InvalidInputError, MLEditorError
 from mleditor.serve.http_errors import describe_validation_errors, error_body, http_failure
 from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mleditor.serve.middleware import BodyGuardMiddleware, BodyRejected, RequestContextMiddleware
@@ -181,8 +181,7 @@ def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSet
                                    json_schema_extra={"enum": list(MODEL_VERSIONS)})],
     ) -> Response:
         """Run the six pipeline steps on the question; repeated questions are answered from a cache."""
-        if model not in MODEL_VERSIONS:
-            raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+        _known_version_or_404(model)
         result = await service.predict(PredictRequest(
             question.title, question.body, version=model, api_key=api_key_from_headers(request),
             user_id=question.user_id, request_id=request.state.request_id, client=client_address(request)))
@@ -216,13 +215,20 @@ class StoredPredictionOut(BaseModel):
     computed_at: str
 
 
+def _known_version_or_404(version: str) -> None:
+    """A version in the URL path that does not exist is a missing resource (404), in the core's words."""
+    try:
+        check_version(version)
+    except InvalidInputError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
 def _add_stored_route(app: FastAPI, stored: StoredPredictions) -> None:
     @app.get("/predictions/{site}/{question_id}", response_model=StoredPredictionOut, tags=["predict"],
              summary="A stored prediction by question id", responses={404: {"model": ErrorOut}})
     async def stored_prediction(site: str, question_id: int, model: str = "v3") -> JSONResponse:
         """The prediction a batch job (or an earlier live request) stored for this question."""
-        if model not in MODEL_VERSIONS:
-            raise HTTPException(404, f"unknown model version {model[:40]!r}; choose one of {', '.join(MODEL_VERSIONS)}")
+        _known_version_or_404(model)
         found = await stored.stored(site, question_id, model)
         if found is None:
             raise HTTPException(404, f"no stored {model} prediction for question {question_id} of site {site[:60]!r}; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from mleditor.core.access import UserProfile
-from mleditor.core.registry import MODEL_VERSIONS
+from mleditor.core.validation import check_version
 from mleditor.errors import InvalidInputError
 from mleditor.stores.accounts import AccountStore
 
@@ -36,10 +36,8 @@ def upsert_profile(store: AccountStore, user_id: str, questions_asked: int = 0, 
         raise InvalidInputError(f"questions asked is {questions_asked}; it must be 0 or more")
     if median_score is not None and not math.isfinite(median_score):
         raise InvalidInputError(f"median score {median_score} is not a number; give a finite value or none")
-    if preferred_version is not None and preferred_version not in MODEL_VERSIONS:
-        raise InvalidInputError(
-            f"preferred version {preferred_version!r} is unknown; choose one of {', '.join(MODEL_VERSIONS)}"
-        )
+    if preferred_version is not None:
+        check_version(preferred_version, "preferred version")
     store.execute(
         "INSERT INTO profiles (user_id, questions_asked, median_score, preferred_version) VALUES (?, ?, ?, ?) "
         "ON CONFLICT(user_id) DO UPDATE SET questions_asked = excluded.questions_asked, "

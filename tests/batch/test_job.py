@@ -1,4 +1,4 @@
-"""Batch jobs on both stores: one prediction per question, incremental re-runs, rejects counted, resuming."""
+"""Batch jobs on every store (SQLite, PostgreSQL, memory://): one prediction per question, incremental re-runs, rejects counted, resuming."""
 
 from __future__ import annotations
 

@@ -93,9 +93,6 @@ def test_commit_chunk_writes_predictions_rejects_and_progress_together(store):
     assert (job.rows_read, job.rows_scored, job.chunks_done) == (9, 3, 2)
 
 
-@on_every_store(memory=pytest.mark.xfail(raises=pytest.fail.Exception, strict=True,
-                                         reason="MemoryStore stores a record without a score; the SQL stores refuse it "
-                                                "(score NOT NULL): the memory backend should check it too"))
 def test_a_failing_chunk_commit_leaves_nothing_behind(store):
     job = new_job(store)
     broken = PredictionRecord("beer", 2, "v3", "m1", "h", None, 0.0, "[]", "t")  # score NOT NULL

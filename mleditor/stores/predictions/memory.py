@@ -73,6 +73,7 @@ class MemoryStore(PredictionStore):
         with self._lock:
             job = self._job_or_fail(job_id)
             now = utc_now()
+            _check_complete(result.predictions)  # before any write: the chunk commits whole or not at all
             self._write(result.predictions, now)
             for reject in result.rejects:
                 self._rejects.setdefault((job_id, reject.ordinal), (now, reject))
@@ -83,6 +84,7 @@ class MemoryStore(PredictionStore):
 
     def upsert(self, predictions: Sequence[PredictionRecord]) -> None:
         with self._lock:
+            _check_complete(predictions)
             self._write(predictions, utc_now())
 
     def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
@@ -144,3 +146,16 @@ class MemoryStore(PredictionStore):
         if job is None:
             raise DataError(f"job {job_id} is not in {self.url}; was the store recreated?")
         return job
+
+
+_REQUIRED = ("site", "question_id", "model_version", "model_id", "content_hash", "score", "best_gain",
+             "recommendations", "title")  # the NOT NULL columns of the SQL schema
+
+
+def _check_complete(predictions: Sequence[PredictionRecord]) -> None:
+    """Refuse what the SQL backends' NOT NULL constraints refuse, with the same kind of error."""
+    for record in predictions:
+        missing = [name for name in _REQUIRED if getattr(record, name) is None]
+        if missing:
+            raise DataError(f"writing to the store memory:// failed: {', '.join(missing)} may not be empty "
+                            f"(question {record.site}/{record.question_id})")
