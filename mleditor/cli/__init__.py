@@ -1,5 +1,4 @@
-"""The `mleditor` command line: `main` here, one module per door (training, serve, batch)."""
+"""The `mleditor` command line: `mleditor.cli.main:main` is the entry point; one module per door (training,
+serve, batch), shared options and consoles in `options`, the exit-code table in `exit_codes`."""
 
-from mleditor.cli.main import main
-
-__all__ = ["main"]
+__all__: list[str] = []

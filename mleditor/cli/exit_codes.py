@@ -10,7 +10,6 @@ from mleditor.errors import (
     ModelError,
     PermissionDeniedError,
     RateLimitedError,
-    ShuttingDownError,
 )
 
 SOME_LINES_FAILED = 1  # `predict --jsonl`: some lines could not be scored, the others were
@@ -24,10 +23,9 @@ EXIT_CODES: tuple[tuple[type[MLEditorError], int], ...] = (
     (DataError, 3),
     (ModelError, 4),
     (MissingExtraError, 5),
-    (ShuttingDownError, 75),  # EX_TEMPFAIL: try again later
 )
 
 
 def exit_code_for(exc: MLEditorError) -> int:
-    """The exit code of the first class in EXIT_CODES that `exc` is an instance of (1 for any other)."""
-    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
+    """The exit code of the first class in EXIT_CODES that `exc` is an instance of (INTERNAL for any other)."""
+    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), INTERNAL)

@@ -10,7 +10,7 @@ from typing import BinaryIO, Optional
 import typer
 from rich.table import Table
 
-from mleditor.cli.exit_codes import exit_code_for
+from mleditor.cli.exit_codes import INTERNAL, SOME_LINES_FAILED, exit_code_for
 from mleditor.cli.options import err, json_option, model_dir_option, out, version_option
 from mleditor.core.prediction import Prediction
 from mleditor.core.predictor import Predictor
@@ -104,7 +104,7 @@ def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
             sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     if failures:
         err.print(f"{failures} line(s) could not be scored; see their \"error\" field")
-    return 1 if failures else 0
+    return SOME_LINES_FAILED if failures else 0
 
 
 @app.command()
@@ -217,6 +217,6 @@ def main() -> None:
             raise
         err.print(f"internal error: {type(exc).__name__}: {exc} (set MLEDITOR_DEBUG=1 for the traceback)",
                   markup=False, soft_wrap=True)
-        sys.exit(70)
+        sys.exit(INTERNAL)
 
 
