@@ -21,7 +21,23 @@ from mleditor.stores.predictions.records import (
 
 
 class PredictionStore(ABC):
-    """The prediction store every door uses; `open_store(url)` picks the backend."""
+    """The prediction store every door uses; `open_store(url)` picks the backend.
+
+    A backend implements every abstract method below with these guarantees: `commit_chunk` and
+    `upsert` are atomic (all of a chunk or none of it), predictions are keyed by (site,
+    question_id, model_version) so writing twice never duplicates, and every method may be called
+    from several threads. Errors of the backend itself become `DataError` with a one-line message.
+    The parametrized suite in `tests/stores/test_predictions.py` holds each backend to this.
+
+    Example::
+
+        from mleditor.stores.predictions import PredictionRecord, open_store
+
+        with open_store("memory://") as store:     # or sqlite:///predictions.db, postgresql://...
+            store.upsert([PredictionRecord("beer", 1, "v3", "se9-v1", "ab12", 0.62, 0.04, "[]", "Flat beer?")])
+            store.get_prediction("beer", 1, "v3").score        # 0.62
+            store.top_questions("beer", "v3", n=5)             # most to gain from an edit first
+    """
 
     url: str
 
