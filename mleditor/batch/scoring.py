@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from mleditor.core.pipeline import Pipeline
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.requests import PredictRequest
@@ -62,9 +60,8 @@ class ChunkScorer:
         self.version = check_version(version)
         self.limits = limits
         self.typical = model.typical_values
-        scorer = None if self.version == "v1" else OnnxScorer.from_path(model.onnx_path, threads=1)
-        self.scorer = scorer
-        self.pipeline = Pipeline(model, BandedRunner(scorer.score if scorer else _no_model), limits=limits)
+        self.scorer = OnnxScorer.from_path(model.onnx_path, threads=1)
+        self.pipeline = Pipeline(model, BandedRunner(self.scorer.score), limits=limits)
 
     @classmethod
     def load(cls, model: str | None, version: str = "v3", limits: InputLimits = InputLimits()) -> ChunkScorer:
@@ -84,10 +81,6 @@ class ChunkScorer:
                 result.predictions.append(prediction_record(row.site, row.question_id, row.title,
                                                             answer.content_hash, answer.prediction))
         return result
-
-
-def _no_model(ngram_ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
-    raise AssertionError("v1 is rules only; the pipeline never calls the model for it")
 
 
 def _reject(row: InputRow, exc: Exception) -> RejectRecord:
