@@ -185,6 +185,11 @@ class StepTimer:
         self.timings_ms[step] = round((now - self._last) * 1000, 3)
         self._last = now
 
+    def shared(self, step: str, ms: float) -> None:
+        """Record a step that several requests shared (a chunk's model call); the next lap starts now."""
+        self.timings_ms[step] = ms
+        self._last = time.perf_counter()
+
 
 class Pipeline:
     """The six steps around one model directory, driven the same way for every door.
@@ -275,7 +280,7 @@ class Pipeline:
         all_scores = _score_with(self.runner, [item[2] for item in todo])
         model_ms = round((time.perf_counter() - started) * 1000, 3)
         for (index, context, model_input, timer), scores in zip(todo, all_scores):
-            timer.timings_ms["model"] = model_ms
+            timer.shared("model", model_ms)
             try:
                 answers[index] = self._finish(context, model_input, scores, timer)
             except ModelOutputError as exc:

@@ -151,3 +151,40 @@ def test_pipeline_gives_the_same_score_as_the_predictor(pipeline, model):
 
     direct = Predictor(model).predict(Question(REQUEST.title, REQUEST.body), "v3")
     assert pipeline.run(REQUEST).prediction.score == direct.score
+
+
+def test_run_many_answers_each_request_in_place_and_returns_errors_for_the_bad_ones(pipeline):
+    requests = [REQUEST, PredictRequest(" ", "", version="v2"), PredictRequest("t", "b", version="v1"),
+                PredictRequest("t", "b", version="v9")]
+    answers = pipeline.run_many(requests)
+    assert [type(a).__name__ for a in answers] == ["PipelineResult", "InvalidInputError", "PipelineResult",
+                                                   "InvalidInputError"]
+    assert answers[0].prediction.score == pytest.approx(pipeline.run(REQUEST).prediction.score, abs=1e-6)
+    assert list(answers[0].timings_ms) == ["validate", "gather", "preprocess", "model", "postprocess"]
+    assert answers[0].content_hash and answers[0].request_id == REQUEST.request_id
+
+
+def test_hooks_are_called_around_the_steps_and_a_known_answer_skips_steps_three_to_five(model):
+    from mleditor.core.hooks import PipelineHooks
+    from mleditor.core.requests import KnownAnswer
+
+    calls = []
+
+    class Remember(PipelineHooks):
+        def after_validate(self, valid):
+            calls.append("after_validate")
+
+        def known_answer(self, context):
+            calls.append("known_answer")
+            return KnownAnswer(Prediction(0.7, "v2", model.model_id), "memo") if context.valid.request.user_id else None
+
+        def after_respond(self, context, result):
+            calls.append(f"after_respond:{result.source}")
+
+    def no_model(ids, dense):
+        raise AssertionError("a known answer must not reach the model")
+
+    pipeline = Pipeline(model, no_model, hooks=[Remember()])
+    result = pipeline.run(PredictRequest("t", "b", version="v2", user_id="u"))
+    assert calls == ["after_validate", "known_answer", "after_respond:live"]
+    assert result.prediction.score == 0.7 and list(result.timings_ms) == ["validate", "gather", "memo"]
