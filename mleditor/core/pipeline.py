@@ -95,11 +95,15 @@ def needs_model(model_input: ModelInput) -> bool:
 
 
 def _score_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+    if len(inputs) == 1 and needs_model(inputs[0]):  # one request: nothing to sort out
+        return runner.score_inputs(inputs)
     needed = [item for item in inputs if needs_model(item)]
     return _place(inputs, runner.score_inputs(needed) if needed else [])
 
 
 async def _ascore_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
+    if len(inputs) == 1 and needs_model(inputs[0]):
+        return await runner.ascore_inputs(inputs)
     needed = [item for item in inputs if needs_model(item)]
     return _place(inputs, await runner.ascore_inputs(needed) if needed else [])
 
@@ -163,14 +167,14 @@ def describe_confidence(prediction: Prediction, body_words: float | None,
 # Step 6
 def respond(prediction: Prediction, body_words: float | None, request_id: str, timings_ms: dict[str, float],
             profile: UserProfile | None = None, *, known: KnownAnswer | None = None,
-            content_hash: str = "") -> PipelineResult:
+            valid: ValidRequest | None = None) -> PipelineResult:
     """The answer: the prediction, its meaning in words, and how it was made."""
     computed_at = known.computed_at if known is not None else None
     label, confidence = describe_confidence(prediction, body_words, computed_at)
     return PipelineResult(prediction, confidence, label, request_id, timings_ms, profile,
                           cached=known is not None and known.cached,
                           source=known.source if known is not None else "live",
-                          computed_at=computed_at, body_words=body_words, content_hash=content_hash)
+                          computed_at=computed_at, body_words=body_words, valid=valid)
 
 
 class StepTimer:
@@ -299,7 +303,7 @@ class Pipeline:
     def _known(self, context: Context, known: KnownAnswer, timer: StepTimer) -> PipelineResult:
         timer.lap(known.step)
         result = respond(known.prediction, known.body_words, context.valid.request.request_id, timer.timings_ms,
-                         context.profile, known=known, content_hash=context.valid.content_hash)
+                         context.profile, known=known, valid=context.valid)
         self._after_respond(context, result)
         return result
 
@@ -309,8 +313,7 @@ class Pipeline:
         prediction = postprocess(model_input, scores, self.model, request_id)
         timer.lap("postprocess")
         body_words = float(model_input.features.dense[DENSE_INDEX["body_words"]])
-        result = respond(prediction, body_words, request_id, timer.timings_ms, context.profile,
-                         content_hash=context.valid.content_hash)
+        result = respond(prediction, body_words, request_id, timer.timings_ms, context.profile, valid=context.valid)
         self._after_respond(context, result)
         return result
 

@@ -117,7 +117,12 @@ class PipelineResult:
     source: str = "live"  # "live" (computed by this model now or earlier in this process) or "precomputed"
     computed_at: datetime | None = None  # when a precomputed prediction was computed
     body_words: float | None = None  # what the confidence caveats were based on
-    content_hash: str = ""  # of the checked text ("" when not known)
+    valid: ValidRequest | None = field(default=None, repr=False, compare=False)  # the checked request
+
+    @property
+    def content_hash(self) -> str:
+        """The content hash of the checked text ("" when the result was built without its request)."""
+        return self.valid.content_hash if self.valid is not None else ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer."""

@@ -55,14 +55,20 @@ class Runner(ABC):
 def model_batch(inputs: Sequence[ModelInput], width: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The rows of `inputs` stacked: n-gram ids right-padded with 0 to at least `width`, dense float32."""
     ids = pad_ngram_ids([item.features.ngram_ids for item in inputs for _ in range(item.rows)], width)
-    dense = np.concatenate([item.dense for item in inputs]).astype(np.float32, copy=False)
-    return ids, dense
+    dense = inputs[0].dense if len(inputs) == 1 else np.concatenate([item.dense for item in inputs])
+    return ids, dense.astype(np.float32, copy=False)
 
 
 def split_scores(scores: np.ndarray, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
     """Cut a flat score array back into one array per input."""
-    ends = np.cumsum([item.rows for item in inputs])
-    return np.split(np.asarray(scores).reshape(-1), ends[:-1]) if len(inputs) else []
+    flat = np.asarray(scores).reshape(-1)
+    if len(inputs) == 1:  # the common case (one request): no cutting
+        return [flat]
+    parts, start = [], 0
+    for item in inputs:
+        parts.append(flat[start:start + item.rows])
+        start += item.rows
+    return parts
 
 
 class DirectRunner(Runner):
