@@ -13,6 +13,10 @@
 
 Example — count how often each version is asked for::
 
+    import collections
+
+    from mleditor.core import OnnxScorer, Pipeline, PipelineHooks, PredictRequest, ValidRequest, resolve_model
+
     class CountVersions(PipelineHooks):
         def __init__(self) -> None:
             self.counts: collections.Counter[str] = collections.Counter()
@@ -20,7 +24,11 @@ Example — count how often each version is asked for::
         def after_validate(self, valid: ValidRequest) -> None:
             self.counts[valid.request.version] += 1
 
-    pipeline = Pipeline(model, DirectRunner(scorer.score), hooks=[CountVersions()])
+    model = resolve_model(None)
+    counter = CountVersions()
+    pipeline = Pipeline(model, OnnxScorer.from_path(model.onnx_path).score, hooks=[counter])
+    pipeline.run(PredictRequest("Flat beer?", "It has no bubbles.", version="v2"))
+    assert counter.counts["v2"] == 1
 """
 
 from __future__ import annotations

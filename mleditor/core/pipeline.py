@@ -209,8 +209,7 @@ class Pipeline:
 
     Example::
 
-        from mleditor.core.registry import resolve_model
-        from mleditor.core.scorer import OnnxScorer
+        from mleditor.core import OnnxScorer, Pipeline, PredictRequest, resolve_model
 
         model = resolve_model(None)                     # the shipped model
         pipeline = Pipeline(model, OnnxScorer.from_path(model.onnx_path).score)

@@ -13,6 +13,8 @@ A runner only sees inputs that need the model: the pipeline answers v1 (rules on
 
 Example — a runner that counts model calls::
 
+    from mleditor.core import DirectRunner, OnnxScorer, Pipeline, PredictRequest, resolve_model
+
     class CountingRunner(DirectRunner):
         calls = 0
 
@@ -20,7 +22,10 @@ Example — a runner that counts model calls::
             self.calls += 1
             return super().score_inputs(inputs)
 
-    pipeline = Pipeline(model, CountingRunner(scorer.score))
+    model = resolve_model(None)
+    runner = CountingRunner(OnnxScorer.from_path(model.onnx_path).score)
+    Pipeline(model, runner).run_many([PredictRequest("Flat beer?", "No bubbles.", version="v3")] * 4)
+    assert runner.calls == 1          # four questions and their counterfactual rows, one model call
 """
 
 from __future__ import annotations
