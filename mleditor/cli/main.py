@@ -187,10 +187,13 @@ _CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.
 
 
 def _show_click_error(exc: Exception) -> None:
-    """Print a usage error as click does: the usage line, the --help hint, then `Error: <one line>`."""
-    if type(exc).__name__ == "NoArgsIsHelpError" and not exc.format_message():  # type: ignore[attr-defined]
+    """Print a usage error as one line, like every other error: `error: <click's words>; try '<command> --help'`."""
+    message = " ".join(exc.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+    if type(exc).__name__ == "NoArgsIsHelpError" and not message:
         return  # no command given: typer has already printed the help
-    exc.show()  # type: ignore[attr-defined]
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "mleditor"
+    err.print(f"error: {message}; try '{command} --help'", markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
