@@ -1,9 +1,13 @@
 """Hooks: what a door adds around the six steps without writing its own chain of them.
 
-`Pipeline` calls every hook it was given, in order, at three points:
+`Pipeline` calls every hook it was given, in order, at four points:
 
-* `after_validate(valid)` — after step 1 (the request is checked and the caller known): charge a
-  rate limit, count the caller; raise an `MLEditorError` to refuse the request.
+* `after_authorize(request, caller)` — in step 1, once the caller is known and allowed this
+  version, before the text is checked (HTML conversion is the expensive part): charge a rate
+  limit; raise an `MLEditorError` to refuse the request. `Pipeline.admit` runs this much alone
+  for answers that need no text (a stored prediction by question id).
+* `after_validate(valid)` — after step 1 (the text is checked too): count or inspect requests;
+  raise an `MLEditorError` to refuse the request.
 * `known_answer(context)` / `aknown_answer(context)` — after step 2: a cache or a prediction
   store returns a `KnownAnswer` to skip steps 3-5 (the first hook that answers wins), or None.
   `Pipeline.arun` awaits `aknown_answer`, which calls `known_answer` unless a hook needs to wait
@@ -33,11 +37,15 @@ Example — count how often each version is asked for::
 
 from __future__ import annotations
 
-from mleditor.core.requests import Context, KnownAnswer, PipelineResult, ValidRequest
+from mleditor.core.access import Caller
+from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest, ValidRequest
 
 
 class PipelineHooks:
     """The base class of hooks; every method does nothing by default, so a hook overrides only what it needs."""
+
+    def after_authorize(self, request: PredictRequest, caller: Caller) -> None:
+        """Called in step 1 once the caller is admitted, before the text is checked; raise to refuse."""
 
     def after_validate(self, valid: ValidRequest) -> None:
         """Called after step 1; raise an MLEditorError to refuse the request."""

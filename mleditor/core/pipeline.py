@@ -48,15 +48,24 @@ OFFLOAD_PREPROCESS_CHARS = 10_000
 REQUEST_ERRORS = (InvalidInputError, PermissionDeniedError, ModelOutputError)
 
 
-# Step 1
-def validate(request: PredictRequest, authorizer: Authorizer, limits: InputLimits = InputLimits()) -> ValidRequest:
-    """The version must exist and be in the caller's scopes; the text passes the boundary check."""
+# Step 1, in two parts: who may ask (cheap), then the text (may convert HTML: the expensive part)
+def authorize(request: PredictRequest, authorizer: Authorizer) -> Caller:
+    """The version must exist and be in the caller's scopes; the caller who may ask."""
     check_version(request.version)
-    caller = authorizer.authorize(request.api_key, request.version)
+    return authorizer.authorize(request.api_key, request.version)
+
+
+def check_request_text(request: PredictRequest, caller: Caller, limits: InputLimits = InputLimits()) -> ValidRequest:
+    """The text passes the boundary check (`prepare_question`): step 1 once the caller is admitted."""
     if request.user_id is not None:
         check_text("user_id", request.user_id)
     question = prepare_question(request.title, request.body, limits, request.body_format)
     return ValidRequest(request, question, caller)
+
+
+def validate(request: PredictRequest, authorizer: Authorizer, limits: InputLimits = InputLimits()) -> ValidRequest:
+    """Step 1 whole: permission first, then the boundary check of the text."""
+    return check_request_text(request, authorize(request, authorizer), limits)
 
 
 # Step 2
@@ -228,6 +237,17 @@ class Pipeline:
         self.limits = limits
         self.typical = model.typical_values
 
+    def admit(self, request: PredictRequest) -> Caller:
+        """The first half of step 1 and its hooks: the caller, admitted (permission, rate limit) or refused.
+
+        Doors that answer without the six steps (a stored prediction by question id) call this too,
+        so nothing is served that the permission step would refuse.
+        """
+        caller = authorize(request, self.authorizer)
+        for hook in self.hooks:
+            hook.after_authorize(request, caller)
+        return caller
+
     def run(self, request: PredictRequest) -> PipelineResult:
         """The six steps for one request, synchronously."""
         timer = StepTimer()
@@ -243,9 +263,18 @@ class Pipeline:
         return self._finish(context, model_input, scores, timer)
 
     async def arun(self, request: PredictRequest) -> PipelineResult:
-        """The six steps for one request on an event loop: hooks and the runner may wait without blocking it."""
+        """The six steps for one request on an event loop: hooks and the runner may wait without blocking it.
+
+        The caller is admitted (permission, rate limit) before any expensive work; converting and
+        featurizing a long body run on a thread, so the loop keeps serving other requests.
+        """
         timer = StepTimer()
-        context = self._validate_and_gather(request, timer)
+        caller = self.admit(request)
+        if isinstance(request.body, str) and len(request.body) > OFFLOAD_PREPROCESS_CHARS:
+            valid = await asyncio.to_thread(check_request_text, request, caller, self.limits)
+        else:
+            valid = check_request_text(request, caller, self.limits)
+        context = self._after_validate(valid, timer)
         for hook in self.hooks:
             known = await hook.aknown_answer(context)
             if known is not None:
@@ -291,7 +320,9 @@ class Pipeline:
         return [answer for answer in answers if answer is not None]
 
     def _validate_and_gather(self, request: PredictRequest, timer: StepTimer) -> Context:
-        valid = validate(request, self.authorizer, self.limits)
+        return self._after_validate(check_request_text(request, self.admit(request), self.limits), timer)
+
+    def _after_validate(self, valid: ValidRequest, timer: StepTimer) -> Context:
         for hook in self.hooks:
             hook.after_validate(valid)
         timer.lap("validate")

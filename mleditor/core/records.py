@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_QUESTION_ID = 2**63 - 1  # ids are signed 64-bit integers in every store; larger ones are refused where they enter
+
 
 @dataclass(frozen=True)
 class Question:

@@ -12,6 +12,7 @@ returns is trusted by every later step: nothing checks or normalizes again.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +25,7 @@ MAX_TITLE_CHARS = 300
 MAX_BODY_CHARS = 50_000
 
 BodyFormat = Literal["auto", "markdown"]
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})  # space, separators, controls, format (zero-width) characters
 BODY_FORMATS: tuple[BodyFormat, ...] = ("auto", "markdown")
 
 _HTML_TAG = re.compile(
@@ -83,13 +85,19 @@ def prepare_question(title: object, body: object, limits: InputLimits = InputLim
 
         body, _ = html_to_markdown(body)
     clean_title, clean_body = normalize_title(title), normalize(body)
-    if not clean_title and not clean_body:
-        raise InvalidInputError("nothing to score: the title and the body are both empty")
+    if not _has_visible_text(clean_title) and not _has_visible_text(clean_body):
+        raise InvalidInputError("nothing to score: the title and the body are both empty (or only invisible "
+                                "characters: spaces, zero-width or format characters)")
     if len(clean_title) > limits.max_title_chars:
         raise _too_long("title", len(clean_title), limits.max_title_chars)
     if len(clean_body) > limits.max_body_chars:
         raise _too_long("body", len(clean_body), limits.max_body_chars)
     return Question(title=clean_title, body=clean_body)
+
+
+def _has_visible_text(text: str) -> bool:
+    """Whether any character is more than white space, a control, a format or zero-width character (Z*, Cc, Cf)."""
+    return any(unicodedata.category(char) not in _INVISIBLE for char in text)  # stops at the first visible one
 
 
 def _too_long(name: str, length: int, limit: int) -> InvalidInputError:

@@ -8,15 +8,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
-from mleditor.errors import InvalidInputError
-from mleditor.hybrid.lookup import StoreLookup
+from mleditor.errors import DataError, InvalidInputError
+from mleditor.hybrid.lookup import ReopeningLookup
 from mleditor.hybrid.service import HybridService
 from mleditor.hybrid.settings import HybridSettings
 from mleditor.serve.app import create_app
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings
+
+log = logging.getLogger("mleditor.hybrid")
 
 
 def create_hybrid_app(settings: ServeSettings, hybrid: HybridSettings) -> FastAPI:
@@ -25,8 +29,12 @@ def create_hybrid_app(settings: ServeSettings, hybrid: HybridSettings) -> FastAP
         raise InvalidInputError("hybrid store is not set; give a prediction store URL, e.g. "
                                 "MLEDITOR_HYBRID_STORE=sqlite:///predictions.db")
     service = PredictionService.from_settings(settings)
-    stored = HybridService(service, StoreLookup.open(hybrid.store), hybrid.ttl_s,
-                           lookup_timeout_s=hybrid.lookup_timeout_s)
+    lookup = ReopeningLookup(hybrid.store)
+    try:
+        lookup.lookup()  # open it now when it can be opened; a failure is logged, answers are live until it can
+    except DataError as exc:
+        log.warning("%s; answering live until it can be opened", exc)
+    stored = HybridService(service, lookup, hybrid.ttl_s, lookup_timeout_s=hybrid.lookup_timeout_s)
     return create_app(settings, service=service, stored=stored)
 
 

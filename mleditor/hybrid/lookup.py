@@ -6,10 +6,14 @@ from their content hash, so a later identical question finds them by hash.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mleditor.core.prediction import Prediction
 from mleditor.core.stored import StoredPrediction
+from mleditor.errors import DataError
 from mleditor.stores.predictions import PredictionRecord, PredictionStore, open_store
 from mleditor.stores.predictions.records import prediction_record
 
@@ -48,3 +52,42 @@ def _stored(record: PredictionRecord | None) -> StoredPrediction | None:
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
     return StoredPrediction(record.to_prediction(), record.content_hash, created)
+
+
+class ReopeningLookup:
+    """A `StoreLookup` for `url` that opens its store on first use and, while it cannot, tries again at most
+    every `retry_s` seconds; meanwhile every call raises DataError, which the hybrid door answers live.
+
+    So a store that is down, read-only or not there yet never stops the server from starting.
+    """
+
+    def __init__(self, url: str, retry_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
+        self.retry_s = retry_s
+        self.clock = clock
+        self._lookup: StoreLookup | None = None
+        self._failed: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+
+    def lookup(self) -> StoreLookup:
+        """The open lookup; DataError (the last reason) while the store cannot be opened."""
+        with self._lock:
+            if self._lookup is not None:
+                return self._lookup
+            if self._failed is not None and self.clock() - self._failed[0] < self.retry_s:
+                raise DataError(self._failed[1])
+            try:
+                self._lookup = StoreLookup.open(self.url)
+            except Exception as exc:  # noqa: BLE001 - any failure to open is a store outage
+                self._failed = (self.clock(), f"cannot open the prediction store: {str(exc).splitlines()[0]}")
+                raise DataError(self._failed[1]) from None
+            return self._lookup
+
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
+        return self.lookup().get_by_content_hash(model_id, version, content_hash)
+
+    def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
+        return self.lookup().get_prediction(site, question_id, version)
+
+    def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
+        self.lookup().save(prediction, content_hash, title)

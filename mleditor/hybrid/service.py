@@ -105,6 +105,9 @@ class HybridService(PipelineHooks):
         # store calls never compete with the event loop.
         self._store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hybrid-store")
         self._pending: set[asyncio.Future[None]] = set()
+        self._log = ThrottledLog(log, every_s=60.0, clock=clock)  # the counters count every failure
+        self._last_store_error: str | None = None
+        self._last_write_error: str | None = None
         live.use(self)
 
     @property
@@ -163,7 +166,24 @@ class HybridService(PipelineHooks):
         await self.drain()
         self._store_thread.shutdown(wait=True)
 
+    async def check(self) -> str:
+        """Ask the store a trivial question now (bounded by lookup_timeout_s); then `health()`."""
+        try:
+            await asyncio.wait_for(self._in_store_thread(self.lookup.get_prediction, "_readyz", 0, "v3"),
+                                   self.lookup_timeout_s)
+            self._last_store_error = None
+        except Exception as exc:  # noqa: BLE001 - any store failure is reported, never raised
+            self._last_store_error = _first_line(exc) if str(exc) else "no answer in time"
+        return self.health()
+
+    def health(self) -> str:
+        """"ok", or what failed last (lookups: answers are live; write-backs: nothing is stored), for /readyz."""
+        problems = [f"lookups fail, answering live ({self._last_store_error})" if self._last_store_error else "",
+                    f"write-backs fail ({self._last_write_error})" if self._last_write_error else ""]
+        return "; ".join(p for p in problems if p) or "ok"
+
     def _answer(self, found: StoredPrediction | None) -> KnownAnswer | None:
+        self._last_store_error = None
         if found is None:
             self.metrics.misses.inc()
             return None
@@ -175,7 +195,8 @@ class HybridService(PipelineHooks):
 
     def _lookup_failed(self, exc: Exception) -> None:
         self.metrics.store_errors.inc()
-        log.warning("prediction store lookup failed; answering live: %s", str(exc) or type(exc).__name__)
+        self._last_store_error = _first_line(exc)
+        self._log.warning("prediction store lookup failed; answering live: %s", str(exc) or type(exc).__name__)
 
     def _is_fresh(self, stored: StoredPrediction) -> bool:
         age = self.clock() - stored.created.timestamp()
@@ -185,14 +206,49 @@ class HybridService(PipelineHooks):
         try:
             self.lookup.save(prediction, digest, title)
         except Exception as exc:  # noqa: BLE001 - a failed write-back never fails the answer
-            self.metrics.writeback_failures.inc()
-            log.warning("could not store a live prediction: %s", exc)
+            self._write_failed(exc)
 
     def _write_back_done(self, future: asyncio.Future[None]) -> None:
         self._pending.discard(future)
-        if future.cancelled() or future.exception() is not None:
-            self.metrics.writeback_failures.inc()
-            log.warning("could not store a live prediction: %s", None if future.cancelled() else future.exception())
+        if future.cancelled():
+            self._write_failed(None)
+        elif (exc := future.exception()) is not None:
+            self._write_failed(exc)
+        else:
+            self._last_write_error = None
+
+    def _write_failed(self, exc: BaseException | None) -> None:
+        self.metrics.writeback_failures.inc()
+        self._last_write_error = "cancelled" if exc is None else _first_line(exc)
+        self._log.warning("could not store a live prediction: %s", self._last_write_error)
 
     async def _in_store_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._store_thread, fn, *args)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__).splitlines()[0][:200]
+
+
+class ThrottledLog:
+    """At most one line per `every_s` seconds per message template; the lines left out are counted in the next.
+
+    A store that is down fails every request: the metrics count each failure, the log says so once a minute.
+    """
+
+    def __init__(self, logger: logging.Logger, every_s: float, clock: Callable[[], float] = time.time) -> None:
+        self.logger = logger
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warning(self, template: str, *args: object) -> None:
+        now = self.clock()
+        if now - self._last.get(template, float("-inf")) < self.every_s:
+            self._skipped[template] = self._skipped.get(template, 0) + 1
+            return
+        skipped = self._skipped.pop(template, 0)
+        self._last[template] = now
+        suffix = f" (and {skipped} more like it since the last line)" if skipped else ""
+        self.logger.warning(template + suffix, *args)

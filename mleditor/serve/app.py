@@ -20,6 +20,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from mleditor.core.records import MAX_QUESTION_ID
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction
@@ -123,6 +124,10 @@ class StoredPredictions(Protocol):
 
     async def stored(self, site: str, question_id: int, version: str) -> StoredPrediction | None: ...
 
+    async def check(self) -> str:
+        """"ok", or what fails (reported by /readyz, which stays ready: answers are then live)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -156,19 +161,21 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.stored = stored
     app.state.settings = settings
     app.add_middleware(BodyGuardMiddleware, metrics=service.metrics, max_bytes=settings.max_request_bytes,
                        timeout_s=settings.body_timeout_s)
     app.add_middleware(RequestContextMiddleware, metrics=service.metrics)  # added last = outermost
     _add_error_handlers(app, service)
-    _add_api_routes(app, service, settings)
+    _add_api_routes(app, service, settings, stored)
     if stored is not None:
-        _add_stored_route(app, stored)
+        _add_stored_route(app, service, stored, optional_auth=settings.anonymous_enabled)
     add_page_routes(app, service)
     return app
 
 
-def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
+def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSettings,
+                    stored: StoredPredictions | None) -> None:
     # With anonymous access on, a key is optional: the empty requirement says so in the OpenAPI document.
     optional_auth: dict[str, Any] | None = {"security": [{}]} if settings.anonymous_enabled else None
 
@@ -195,8 +202,10 @@ def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSet
              responses={503: {"description": "Not ready; `reason` says why."}})
     async def readyz() -> JSONResponse:
         ready, reason = service.ready()
-        return JSONResponse({"status": "ready" if ready else "not ready", "reason": reason},
-                            status_code=200 if ready else 503)
+        body = {"status": "ready" if ready else "not ready", "reason": reason}
+        if stored is not None:  # a failing prediction store degrades answers to live; it does not make us unready
+            body["hybrid_store"] = await stored.check()
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
@@ -223,12 +232,23 @@ def _known_version_or_404(version: str) -> None:
         raise HTTPException(404, str(exc)) from None
 
 
-def _add_stored_route(app: FastAPI, stored: StoredPredictions) -> None:
+def _add_stored_route(app: FastAPI, service: PredictionService, stored: StoredPredictions,
+                      optional_auth: bool) -> None:
+    errors: dict[int | str, dict[str, Any]] = {code: PREDICT_ERRORS[code] for code in (401, 403, 404, 422, 429, 503)}
+
     @app.get("/predictions/{site}/{question_id}", response_model=StoredPredictionOut, tags=["predict"],
-             summary="A stored prediction by question id", responses={404: {"model": ErrorOut}})
-    async def stored_prediction(site: str, question_id: int, model: str = "v3") -> JSONResponse:
-        """The prediction a batch job (or an earlier live request) stored for this question."""
+             summary="A stored prediction by question id", responses=errors,
+             dependencies=[Security(bearer_auth), Security(header_auth)],
+             openapi_extra={"security": [{}]} if optional_auth else None)
+    async def stored_prediction(
+        site: Annotated[str, Path(max_length=200)], request: Request,
+        question_id: Annotated[int, Path(ge=0, le=MAX_QUESTION_ID, description="The question's id on its site.")],
+        model: str = "v3",
+    ) -> JSONResponse:
+        """The prediction a batch job (or an earlier live request) stored; the same key, scope and rate limit apply."""
         _known_version_or_404(model)
+        service.pipeline.admit(PredictRequest("", "", version=model, api_key=api_key_from_headers(request),
+                                              request_id=request.state.request_id, client=client_address(request)))
         found = await stored.stored(site, question_id, model)
         if found is None:
             raise HTTPException(404, f"no stored {model} prediction for question {question_id} of site {site[:60]!r}; "

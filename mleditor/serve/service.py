@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from mleditor.core.access import Authorizer, ProfileSource
+from mleditor.core.access import Authorizer, Caller, ProfileSource
 from mleditor.core.hooks import PipelineHooks
 from mleditor.core.pipeline import Pipeline
 from mleditor.core.registry import ModelDirectory, resolve_model
-from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest, ValidRequest
+from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest
 from mleditor.core.runners import ScoreFn
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.validation import InputLimits
@@ -37,14 +37,14 @@ from mleditor.stores.profiles import SqliteProfiles
 
 
 class RateLimit(PipelineHooks):
-    """Charges the caller's request budget once it is known: per API key, or per client IP when anonymous."""
+    """Charges the caller's request budget as soon as the caller is known — before the text is converted or
+    featurized, and before a stored or cached answer is looked up: per API key, or per client IP when anonymous."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self.limiter = limiter
 
-    def after_validate(self, valid: ValidRequest) -> None:
-        caller = valid.caller
-        self.limiter.check(f"ip:{valid.request.client}" if caller.name == ANONYMOUS else f"key:{caller.name}")
+    def after_authorize(self, request: PredictRequest, caller: Caller) -> None:
+        self.limiter.check(f"ip:{request.client}" if caller.name == ANONYMOUS else f"key:{caller.name}")
 
 
 class CacheHook(PipelineHooks):

@@ -48,3 +48,13 @@ def test_markdown_with_angle_brackets_is_not_mistaken_for_html():
 def test_emoji_and_other_scripts_are_accepted():
     question = prepare_question("Beer 🍺?", "Пиво и 啤酒 — ¿qué es?")
     assert question.title == "Beer 🍺?"
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200d\u200c", "\ufeff", "\u2060 \u00ad", "\t\u3000"])
+def test_a_question_of_only_zero_width_or_format_characters_is_refused_as_empty(invisible):
+    with pytest.raises(InvalidInputError, match="both empty"):
+        prepare_question(invisible, invisible * 3)
+
+
+def test_one_visible_character_is_enough_even_among_invisible_ones():
+    assert prepare_question("\u200bWhy?", "\u200b").title == "\u200bWhy?"

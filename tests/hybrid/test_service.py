@@ -169,3 +169,68 @@ def test_the_hooks_also_serve_the_synchronous_pipeline(service):
     assert (first.source, again.source) == ("live", "precomputed") and lookup.saves == 1
     assert again.prediction.score == first.prediction.score and hybrid.metrics.hits._value.get() == 1
     assert list(again.timings_ms) == ["validate", "gather", "lookup"]
+
+
+def hybrid_app(tmp_path, store_url: str, **serve_settings):
+    from mleditor.hybrid.app import create_hybrid_app
+    from mleditor.hybrid.settings import HybridSettings
+
+    settings = ServeSettings(store_path=str(tmp_path / "serve.db"), cache_size=0, **serve_settings)
+    return create_hybrid_app(settings, HybridSettings(store=store_url))
+
+
+async def test_stored_predictions_by_id_need_the_same_key_scope_and_rate_limit_as_live_ones(tmp_path):
+    from mleditor.stores.accounts import AccountStore
+    from mleditor.stores.keys import create_api_key
+
+    app = hybrid_app(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", anonymous_enabled=False, rate_limit_per_minute=2)
+    key = create_api_key(AccountStore(tmp_path / "serve.db"), "reader", "v1,v2")
+    url = "/predictions/_live/1"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+        no_key = await client.get(url, params={"model": "v2"})
+        junk = await client.get(url, params={"model": "v2"}, headers={"X-API-Key": "mle_junk_key"})
+        out_of_scope = await client.get(url, params={"model": "v3"}, headers={"X-API-Key": key})
+        allowed = [await client.get(url, params={"model": "v2"}, headers={"X-API-Key": key}) for _ in range(3)]
+        huge_id = await client.get(f"/predictions/_live/{2**63}", headers={"X-API-Key": key})
+    assert (no_key.status_code, junk.status_code, out_of_scope.status_code) == (401, 401, 403)
+    assert [r.status_code for r in allowed] == [404, 404, 429]  # nothing stored yet; then the budget is spent
+    assert huge_id.status_code == 422
+
+
+async def test_precomputed_answers_are_charged_to_the_rate_limit_too(tmp_path):
+    app = hybrid_app(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", rate_limit_per_minute=3)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+        async with app.router.lifespan_context(app):
+            answers = []
+            for _ in range(5):
+                answers.append(await client.post("/predict/v2", json={"title": TITLE, "body": BODY}))
+                await app.state.stored.drain()
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
+    assert [r.json()["source"] for r in answers[:3]] == ["live", "precomputed", "precomputed"]
+
+
+async def test_a_store_that_cannot_be_opened_does_not_stop_the_server_and_readyz_says_so(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    app = hybrid_app(tmp_path, f"sqlite:///{blocker / 'p.db'}")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+        async with app.router.lifespan_context(app):
+            answer = await client.post("/predict/v2", json={"title": TITLE, "body": BODY})
+            await app.state.stored.drain()
+            ready = await client.get("/readyz")
+    assert answer.status_code == 200 and answer.json()["source"] == "live"
+    assert ready.status_code == 200 and ready.json()["hybrid_store"].startswith("lookups fail, answering live")
+
+
+async def test_a_failing_store_is_counted_every_time_but_logged_once_a_minute(service, caplog):
+    lookup = MemoryLookup()
+    lookup.broken = True
+    hybrid = HybridService(service, lookup)
+    service.start()
+    with caplog.at_level("WARNING", logger="mleditor.hybrid"):
+        for _ in range(20):
+            await ask(hybrid)
+        await hybrid.drain()
+    await hybrid.close()
+    assert hybrid.metrics.store_errors._value.get() == 20 and hybrid.metrics.writeback_failures._value.get() == 20
+    assert len(caplog.records) == 2  # one line for lookups, one for write-backs

@@ -122,3 +122,40 @@ async def test_ready_until_closed_or_the_store_is_gone(make_service, make_reques
     other = make_service()
     await other.close()
     assert other.ready() == (False, "shutting down")
+
+
+async def test_the_rate_limit_is_charged_before_the_html_is_converted(make_service, monkeypatch):
+    from mleditor.core import html_text
+    from mleditor.errors import RateLimitedError
+
+    conversions = []
+    original = html_text.html_to_markdown
+    monkeypatch.setattr(html_text, "html_to_markdown", lambda html: conversions.append(len(html)) or original(html))
+    service = make_service(rate_limit_per_minute=1)
+    html = PredictRequest("Why?", "<p>" + "word " * 30_000 + "</p>", version="v2")
+    with pytest.raises(InvalidInputError):  # over the limit once converted: refused, but it was converted
+        await service.predict(html, client="1.2.3.4")
+    with pytest.raises(RateLimitedError):
+        await service.predict(html, client="1.2.3.4")
+    assert len(conversions) == 1  # the refused request cost no conversion
+
+
+async def test_a_long_body_is_checked_and_featurized_off_the_event_loop(make_service, monkeypatch):
+    import threading
+
+    from mleditor.core import pipeline as pipeline_module
+
+    threads = []
+    for name in ("check_request_text", "preprocess"):
+        original = getattr(pipeline_module, name)
+
+        def spy(*args, _original=original, _name=name):
+            threads.append((_name, threading.current_thread() is threading.main_thread()))
+            return _original(*args)
+
+        monkeypatch.setattr(pipeline_module, name, spy)
+    service = make_service()
+    await service.predict(PredictRequest("Why?", "A long body. " * 2_000, version="v2"))
+    await service.predict(PredictRequest("Why?", "A short body.", version="v2"))
+    assert threads == [("check_request_text", False), ("preprocess", False),
+                       ("check_request_text", True), ("preprocess", True)]
