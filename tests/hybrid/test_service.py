@@ -199,12 +199,12 @@ async def test_stored_predictions_by_id_need_the_same_key_scope_and_rate_limit_a
 
 async def test_precomputed_answers_are_charged_to_the_rate_limit_too(tmp_path):
     app = hybrid_app(tmp_path, f"sqlite:///{tmp_path / 'p.db'}", rate_limit_per_minute=3)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
-        async with app.router.lifespan_context(app):
-            answers = []
-            for _ in range(5):
-                answers.append(await client.post("/predict/v2", json={"title": TITLE, "body": BODY}))
-                await app.state.stored.drain()
+    async with (httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client,
+                app.router.lifespan_context(app)):
+        answers = []
+        for _ in range(5):
+            answers.append(await client.post("/predict/v2", json={"title": TITLE, "body": BODY}))
+            await app.state.stored.drain()
     assert [r.status_code for r in answers] == [200, 200, 200, 429, 429]
     assert [r.json()["source"] for r in answers[:3]] == ["live", "precomputed", "precomputed"]
 
@@ -213,11 +213,11 @@ async def test_a_store_that_cannot_be_opened_does_not_stop_the_server_and_readyz
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store's folder should be")
     app = hybrid_app(tmp_path, f"sqlite:///{blocker / 'p.db'}")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
-        async with app.router.lifespan_context(app):
-            answer = await client.post("/predict/v2", json={"title": TITLE, "body": BODY})
-            await app.state.stored.drain()
-            ready = await client.get("/readyz")
+    async with (httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client,
+                app.router.lifespan_context(app)):
+        answer = await client.post("/predict/v2", json={"title": TITLE, "body": BODY})
+        await app.state.stored.drain()
+        ready = await client.get("/readyz")
     assert answer.status_code == 200 and answer.json()["source"] == "live"
     assert ready.status_code == 200 and ready.json()["hybrid_store"].startswith("lookups fail, answering live")
 
