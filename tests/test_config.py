@@ -44,6 +44,7 @@ BREAKS_CHECK: dict[tuple[str, str], object] = {
     ("serve", "port"): 70000, ("serve", "workers"): 0, ("serve", "model_threads"): -1,
     ("serve", "anonymous_scopes"): ("v1", "v9"), ("serve", "max_batch_size"): 0,
     ("serve", "max_wait_ms"): 10_001.0, ("serve", "cache_size"): -1, ("serve", "rate_limit_per_minute"): -1,
+    ("serve", "rate_limit_backend"): "redis",
     ("serve", "max_request_bytes"): 0, ("serve", "body_timeout_s"): 0.0, ("serve", "log_level"): "loud",
     ("serve", "graceful_timeout_s"): -1.0,
     ("hybrid", "ttl_s"): 0.0, ("hybrid", "lookup_timeout_s"): -0.5,
@@ -210,7 +211,8 @@ def test_text_from_variables_becomes_the_field_type() -> None:
         False, ("v1", "v3"), 2.0, None, "debug")
 
 
-VALID_OTHER: dict[tuple[type[Any], str], object] = {(ServeSettings, "log_level"): "debug"}
+VALID_OTHER: dict[tuple[type[Any], str], object] = {(ServeSettings, "log_level"): "debug",
+                                                    (ServeSettings, "rate_limit_backend"): "process"}
 
 
 def changed(cls: type[Any]) -> Any:

@@ -9,8 +9,10 @@ Every input is read as a stream (constant memory, whatever its size). Specs:
   when the title is not); other columns are ignored.
 * `table:NAME`: a table (or `schema.table`) in the store, with the same columns as a CSV.
 
-A row that cannot be read (no integer id, no site, bad UTF-8, a dump row without a title) becomes a
-`RejectRecord` in the stream, not an exception: the job files it and goes on.
+A row that cannot be read (no integer id, an id a store cannot hold, no site, bad UTF-8, a dump row
+without a title, CSV that does not parse) becomes a `RejectRecord` in the stream, not an exception:
+the job files it and goes on. Ids are range-checked here, where they enter (0 to 2^63 - 1, what every
+store holds), so no row can stop a job at the store.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from mleditor.batch.scoring import InputRow
 from mleditor.errors import DataError, InvalidInputError, require_extra
 from mleditor.stores.predictions.base import PredictionStore
-from mleditor.stores.predictions.records import RejectRecord
+from mleditor.stores.predictions.records import MAX_QUESTION_ID, RejectRecord, question_id_in_range
 
 TABLE_PREFIX = "table:"
 ID_COLUMNS = ("question_id", "id")
@@ -190,8 +192,11 @@ def _iter_dump(source: InputSource, allow_truncated: bool, on_warning: Callable[
     for record in iter_dump_questions(source.file, allow_truncated=allow_truncated, on_warning=pending.append):
         site = record.site  # rows skipped before this one are filed under its site
         yield from _dump_warnings(pending, site, source, on_warning)
-        yield InputRow(record.site, record.id, record.title, record.body, f"{source.spec} row Id={record.id}",
-                       markdown=True)
+        where = f"{source.spec} row Id={record.id}"
+        if not question_id_in_range(record.id):
+            yield RejectRecord(record.site, None, where, _out_of_range("Id", record.id))
+            continue
+        yield InputRow(record.site, record.id, record.title, record.body, where, markdown=True)
     yield from _dump_warnings(pending, site, source, on_warning)
 
 
@@ -202,7 +207,8 @@ def _dump_warnings(pending: list[str], site: str | None, source: InputSource,
         skipped = _SKIPPED_ROW.search(message)
         if skipped:
             post_id = skipped.group(1)
-            yield RejectRecord(site, int(post_id) if post_id.isdigit() else None, f"{source.spec} row Id={post_id}",
+            known = post_id.isdigit() and question_id_in_range(int(post_id))
+            yield RejectRecord(site, int(post_id) if known else None, f"{source.spec} row Id={post_id[:40]}",
                                f"unusable dump row: {skipped.group(2)}")
         else:
             on_warning(message)
@@ -213,18 +219,45 @@ def _iter_csv(source: InputSource) -> Iterator[Row]:
     csv.field_size_limit(min(sys.maxsize, _CSV_FIELD_LIMIT))
     # surrogateescape: a row with bytes that are not UTF-8 is rejected on its own, not the whole file.
     with open(source.file, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.DictReader(handle)
+        lines = _LineCounter(handle)
+        # strict: a quote that is never closed swallows the rows after it; strict parsing stops at the
+        # first quote that cannot close a field (or at the end of the file), so the swallowed lines are
+        # reported as one reject instead of vanishing into a field.
+        reader = csv.DictReader(lines, strict=True)
         _check_columns(reader.fieldnames or [], source.spec)
         while True:
-            line = reader.line_num + 1
+            line = lines.count + 1
             try:
                 mapping = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RejectRecord(None, None, f"{source.spec} line {line}", f"unreadable CSV row: {exc}")
+                yield RejectRecord(None, None, f"{source.spec} line {line}", _csv_error(exc, line, lines.count))
                 continue
             yield _row_from_mapping(mapping, f"{source.spec} line {line}")
+
+
+class _LineCounter:
+    """The lines of a text file, counting how many the CSV reader has taken (its own count stops at an error)."""
+
+    def __init__(self, handle: Iterator[str]) -> None:
+        self.handle = handle
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.handle)
+        self.count += 1
+        return line
+
+
+def _csv_error(exc: csv.Error, first: int, last: int) -> str:
+    if last <= first:
+        return f"unreadable CSV row: {exc}"
+    return (f"unreadable CSV row: {exc}; lines {first}-{last} were read as one row: a quote opened on line {first} "
+            "is probably never closed, so the rows on those lines were not read; fix the quote and run again")
 
 
 def _iter_parquet(source: InputSource) -> Iterator[Row]:
@@ -259,10 +292,17 @@ def _row_from_mapping(mapping: Mapping[str, Any], source: str) -> Row:
     except ValueError:
         return RejectRecord(site if isinstance(site, str) else None, None, source,
                             f"question_id {str(raw_id)[:40]!r} is not an integer")
+    if not question_id_in_range(question_id):
+        return RejectRecord(site if isinstance(site, str) else None, None, source,
+                            _out_of_range("question_id", question_id))
     if not isinstance(site, str) or not site.strip():
         return RejectRecord(None, question_id, source, "site is missing or empty")
     title, body = mapping.get("title"), mapping.get("body")
     return InputRow(site.strip(), question_id, "" if title is None else title, "" if body is None else body, source)
+
+
+def _out_of_range(name: str, value: int) -> str:
+    return f"{name} {str(value)[:40]} is out of range: a question id is an integer from 0 to {MAX_QUESTION_ID}"
 
 
 def _integer(value: Any) -> int:

@@ -144,20 +144,24 @@ def _record_end(store: PredictionStore, job_id: str, status: str, error: str) ->
 
 def _start_or_resume(store: PredictionStore, spec: JobSpec, model: ModelDirectory,
                      fingerprint: str) -> tuple[JobRecord, int | None]:
+    """A new job, or the unfinished one with the same fingerprint resumed: one atomic step in the store."""
     host, pid = socket.gethostname(), os.getpid()
-    previous = store.find_unfinished_job(fingerprint) if spec.resume else None
-    if previous is not None:
-        if previous.status == JOB_RUNNING and _still_running(previous, host):
-            raise InvalidInputError(
-                f"job {previous.job_id} with the same inputs and model is still running (pid {previous.pid} on "
-                f"{previous.host}); wait for it, or pass --no-resume to start another job"
-            )
-        return store.claim_job(previous.job_id, host, pid), previous.rows_read
     now = utc_now()
     job = JobRecord(job_id=uuid.uuid4().hex[:16], fingerprint=fingerprint, model_id=model.model_id,
                     model_version=spec.version, inputs=list(spec.inputs), engine=spec.engine, status=JOB_RUNNING,
                     host=host, pid=pid, started_at=now, updated_at=now)
-    return store.create_job(job), None
+    started, previous = store.start_job(job, take_over=lambda found: spec.resume and _may_resume(found, host))
+    return started, None if previous is None else previous.rows_read
+
+
+def _may_resume(previous: JobRecord, host: str) -> bool:
+    """True for a job that is no longer running; InvalidInputError for one that still is."""
+    if previous.status == JOB_RUNNING and _still_running(previous, host):
+        raise InvalidInputError(
+            f"job {previous.job_id} with the same inputs and model is still running (pid {previous.pid} on "
+            f"{previous.host}); wait for it, or pass --no-resume to start another job"
+        )
+    return True
 
 
 def _still_running(job: JobRecord, host: str) -> bool:
@@ -194,7 +198,7 @@ def _unchanged(row: InputRow, stored: tuple[str, str] | None, model_id: str, lim
         return False
     try:
         return prepare_row(row, limits)[2] == stored[0]
-    except InvalidInputError:
-        return False  # the scorer files the reject
+    except Exception:  # noqa: BLE001 - whatever fails here fails in the scorer too, which files the reject
+        return False
 
 

@@ -7,6 +7,10 @@ simply continues the next night, and an unchanged question costs a hash lookup, 
 The generated command uses absolute paths (this Python, the inputs, a SQLite file) because a
 timer does not run in your shell's folder. Keep a PostgreSQL password out of the URL: libpq reads
 `PGPASSWORD` or `~/.pgpass`.
+
+Every value written into a unit or the crontab line is one line of printable text: a newline (or
+any control character) in an argument would become a directive or a command of its own, so it is
+refused, as are inputs and model directories that do not exist (a nightly run would only fail).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mleditor.batch.inputs import parse_inputs
+from mleditor.core.registry import resolve_model
 from mleditor.errors import InvalidInputError
 
 FORMATS = ("systemd", "cron")
@@ -38,30 +44,36 @@ class ScheduleSpec:
 
 
 def batch_command(spec: ScheduleSpec, python: str = sys.executable) -> list[str]:
-    """The `mleditor batch run` argv the schedule runs, with every path made absolute."""
+    """The `mleditor batch run` argv the schedule runs, with every path made absolute and checked."""
     if not spec.inputs:
         raise InvalidInputError("a schedule needs at least one --input")
+    for name, value in [("--input", item) for item in spec.inputs] + [("--store", spec.store_url),
+                                                                        ("--model-dir", spec.model or "")]:
+        _check_one_line(name, value)
+    parse_inputs(spec.inputs)  # the checks `batch run` makes: DataError for an input that does not exist
     argv = [python, "-m", "mleditor", "batch", "run"]
     for item in spec.inputs:
         argv += ["--input", item if item.startswith("table:") else str(Path(item).expanduser().resolve())]
     argv += ["--store", _absolute_store(spec.store_url), "--model", spec.version]
     if spec.model:
-        model = Path(spec.model).expanduser()
-        argv += ["--model-dir", str(model.resolve()) if model.exists() else spec.model]
+        argv += ["--model-dir", str(resolve_model(spec.model).path.resolve())]  # ModelError when there is none
     if spec.workers:
         argv += ["--workers", str(spec.workers)]
+    for position, arg in enumerate(argv):  # resolving may add the working folder or a link's target
+        _check_one_line(argv[position - 1] if position and argv[position - 1].startswith("--") else "argument", arg)
     return argv
 
 
 def render_schedule(spec: ScheduleSpec, kind: str = "systemd") -> dict[str, str]:
     """File name → content: `mleditor-batch.service` + `.timer`, or `mleditor-batch.cron`."""
+    if kind not in FORMATS:
+        raise InvalidInputError(f"unknown schedule format {kind!r}; choose one of {', '.join(FORMATS)}")
     hour, minute = parse_time(spec.at)
+    _check_one_line("the working folder", str(Path.cwd()))
     argv = batch_command(spec)
     if kind == "systemd":
         return {f"{UNIT_NAME}.service": _service(argv), f"{UNIT_NAME}.timer": _timer(hour, minute)}
-    if kind == "cron":
-        return {f"{UNIT_NAME}.cron": _cron(argv, hour, minute)}
-    raise InvalidInputError(f"unknown schedule format {kind!r}; choose one of {', '.join(FORMATS)}")
+    return {f"{UNIT_NAME}.cron": _cron(argv, hour, minute)}
 
 
 def parse_time(at: str) -> tuple[int, int]:
@@ -69,6 +81,21 @@ def parse_time(at: str) -> tuple[int, int]:
     if not match:
         raise InvalidInputError(f"--at {at!r} is not a time of day; use HH:MM, e.g. 02:00")
     return int(match.group(1)), int(match.group(2))
+
+
+# Control characters (a newline would start a new directive or crontab line), Unicode line and paragraph
+# separators, and lone surrogates (a file name that is not UTF-8: the unit could not be written).
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _check_one_line(what: str, value: str) -> None:
+    """InvalidInputError unless `value` is one line of printable text a unit file or crontab line can carry."""
+    found = _NOT_ONE_LINE.search(value)
+    if found is not None:
+        raise InvalidInputError(
+            f"{what} {value[:80]!r} contains the character {found.group()!r}, which a systemd unit or crontab "
+            "line cannot carry (it would end the line); rename or move the file, or fix the value"
+        )
 
 
 def _absolute_store(url: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mleditor.core.pipeline import Pipeline
 from mleditor.core.registry import ModelDirectory, resolve_model
-from mleditor.core.requests import PredictRequest
+from mleditor.core.requests import PipelineResult, PredictRequest
 from mleditor.core.runners import BandedRunner
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.stored import normalized_content_hash
@@ -69,21 +69,51 @@ class ChunkScorer:
         return cls(resolve_model(model), version, limits)
 
     def __call__(self, rows: Sequence[InputRow]) -> ChunkResult:
-        """Score the rows; the ones that can't be scored become rejects with the reason."""
+        """Score the rows; the ones that can't be scored become rejects with the reason (never an exception)."""
         requests = [PredictRequest(row.title, row.body, version=self.version,
                                    request_id=f"{row.site}/{row.question_id}", body_format=_body_format(row))
                     for row in rows]
         result = ChunkResult()
-        for row, answer in zip(rows, self.pipeline.run_many(requests)):
-            if isinstance(answer, MLEditorError):
-                result.rejects.append(_reject(row, answer))
-            else:
-                result.predictions.append(prediction_record(row.site, row.question_id, row.title,
-                                                            answer.content_hash, answer.prediction))
+        for row, answer in zip(rows, self._answers(requests)):
+            _file(result, row, answer)
         return result
+
+    def _answers(self, requests: Sequence[PredictRequest]) -> list[PipelineResult | Exception]:
+        """The chunk's answers in one model call; if something unexpected escapes it, each request on its own.
+
+        `run_many` answers the errors a request can cause (invalid input, permission, a bad score) in
+        its place; anything else would sink the whole chunk, and every re-run of the job with it.
+        """
+        try:
+            return list(self.pipeline.run_many(requests))
+        except Exception:  # noqa: BLE001 - find the request that failed: the others are still scored
+            return [self._answer_alone(request) for request in requests]
+
+    def _answer_alone(self, request: PredictRequest) -> PipelineResult | Exception:
+        try:
+            [answer] = self.pipeline.run_many([request])
+        except Exception as exc:  # noqa: BLE001 - this request's own failure: it becomes its reject
+            return exc
+        return answer
+
+
+def _file(result: ChunkResult, row: InputRow, answer: PipelineResult | Exception) -> None:
+    """Add the row's prediction to the result, or its reject."""
+    if isinstance(answer, Exception):
+        result.rejects.append(_reject(row, answer))
+        return
+    try:
+        record = prediction_record(row.site, row.question_id, row.title, answer.content_hash, answer.prediction)
+    except Exception as exc:  # noqa: BLE001 - one row's failure, whatever it is, is that row's reject
+        result.rejects.append(_reject(row, exc))
+        return
+    result.predictions.append(record)
 
 
 def _reject(row: InputRow, exc: Exception) -> RejectRecord:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return RejectRecord(row.site, row.question_id, row.source, reason, row.ordinal)
+    """The reject of a row, with a one-line reason; an error that is not ours is named by its type."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, MLEditorError):
+        text = f"could not be scored ({type(exc).__name__}{': ' + text if text else ''})"
+    return RejectRecord(row.site, row.question_id, row.source, (text or type(exc).__name__)[:500], row.ordinal)
 

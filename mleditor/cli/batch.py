@@ -114,7 +114,7 @@ def top(
     """The questions that would gain most from editing: low score, large estimated gain (v3 advice)."""
     from mleditor.stores.predictions.factory import open_store
 
-    with open_store(store_url) as store:
+    with open_store(store_url, create=False) as store:
         found = store.top_questions(site, version, n, max_score)
         if not found and not store.count_predictions(version, site):
             raise InvalidInputError(f"no {version} predictions for site {site!r} in the store; "
@@ -140,7 +140,7 @@ def jobs(
     """Recent batch jobs with their status and counters."""
     from mleditor.stores.predictions.factory import open_store
 
-    with open_store(store_url) as store:
+    with open_store(store_url, create=False) as store:
         found = store.list_jobs(limit)
     if as_json:
         for job in found:
@@ -164,7 +164,7 @@ def rejects(
     """Rows a job could not score, and why."""
     from mleditor.stores.predictions.factory import open_store
 
-    with open_store(store_url) as store:
+    with open_store(store_url, create=False) as store:
         found = store.rejects(job_id, limit)
     if as_json:
         for reject in found:

@@ -17,7 +17,7 @@ from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
 from mleditor.core.registry import ModelDirectory, list_models
 from mleditor.core.validation import check_version, prepare_question
-from mleditor.errors import InvalidInputError, MLEditorError
+from mleditor.errors import DataError, InvalidInputError, MLEditorError
 
 app = typer.Typer(
     help="ML Editor: how likely is a question to be well received, and what edits would help?",
@@ -72,13 +72,13 @@ def _print_prediction(prediction: Prediction, question: Question) -> None:
 
 
 def _open_input(path: str) -> BinaryIO:
-    """A file opened for reading, "-" for stdin; one that cannot be opened is a one-line error."""
+    """A file opened for reading, "-" for stdin; one that is missing or cannot be opened is a DataError (exit 3)."""
     if path == "-":
         return sys.stdin.buffer
     try:
         return open(path, "rb")
     except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+        raise DataError(f"cannot read {path}: {exc.strerror}; check the path") from None
 
 
 def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
@@ -88,23 +88,41 @@ def _predict_jsonl(predictor: Predictor, path: str, version: str) -> int:
         for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
-            item_id = None
-            try:
-                item = json.loads(raw.decode("utf-8"))
-                if not isinstance(item, dict):
-                    raise InvalidInputError("each line must be a JSON object with title and body")
-                item_id = item.get("id")
-                title, body = item.get("title", ""), item.get("body", "")
-                result = predictor.predict(prepare_question(title, body), version).to_dict()
-                result = {"id": item_id, **result}
-            except (ValueError, MLEditorError) as exc:
-                failures += 1
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                result = {"id": item_id, "line": number, "error": message}
-            sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+            line, failed = _jsonl_answer(predictor, raw, number, version)
+            failures += failed
+            sys.stdout.write(line + "\n")
     if failures:
         err.print(f"{failures} line(s) could not be scored; see their \"error\" field")
     return SOME_LINES_FAILED if failures else 0
+
+
+def _jsonl_answer(predictor: Predictor, raw: bytes, number: int, version: str) -> tuple[str, bool]:
+    """The output line for one input line, and whether it failed: whatever goes wrong stays on this line."""
+    item_id = None
+    try:
+        item = json.loads(raw.decode("utf-8"))
+        if not isinstance(item, dict):
+            raise InvalidInputError("each line must be a JSON object with title and body")
+        item_id = item.get("id")
+        title, body = item.get("title", ""), item.get("body", "")
+        result = {"id": item_id, **predictor.predict(prepare_question(title, body), version).to_dict()}
+        return json.dumps(result, ensure_ascii=False), False
+    except RecursionError:
+        message = "the line is nested too deeply to read; send a flat object with title and body"
+    except Exception as exc:  # noqa: BLE001 - one line's failure, whatever it is, is that line's error
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, (ValueError, MLEditorError)):
+            message = f"internal error: {type(exc).__name__}: {message}"
+    return json.dumps({"id": _echoable(item_id), "line": number, "error": message[:500]}, ensure_ascii=False), True
+
+
+def _echoable(item_id: object) -> object:
+    """The line's id as given when it can be written back as JSON, else None."""
+    try:
+        json.dumps(item_id)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return item_id
 
 
 @app.command()

@@ -79,14 +79,19 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
 
     from mleditor.config import CONFIG_ENV
     from mleditor.hybrid.settings import settings_to_env as hybrid_to_env
+    from mleditor.serve.connections import ConnectionLimits, guarded_protocol
     from mleditor.serve.logs import configure_logging
+    from mleditor.serve.metrics import multiprocess_directory
     from mleditor.serve.settings import CONFIG_ENV as SERVE_CONFIG_ENV
     from mleditor.serve.settings import settings_to_env
 
     configure_logging(settings.log_level)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
                                "log_level": settings.log_level,
-                               "timeout_graceful_shutdown": max(1, round(settings.graceful_timeout_s))}
+                               "timeout_graceful_shutdown": max(1, round(settings.graceful_timeout_s)),
+                               # deadlines for headers and bodies, a cap per client IP (uvicorn has neither);
+                               # no WebSocket upgrades: the app has no WebSocket route
+                               "http": guarded_protocol(ConnectionLimits.from_settings(settings)), "ws": "none"}
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would end the process with a signal
     # status; a drained, orderly shutdown is a success, so it exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,7 +113,9 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     for name in (CONFIG_ENV, SERVE_CONFIG_ENV, "MLEDITOR_HYBRID_CONFIG"):
         os.environ.pop(name, None)
     os.environ.update(settings_to_env(settings) | hybrid_to_env(hybrid))
-    uvicorn.run(factory, factory=True, workers=settings.workers, **options)
+    # Each worker writes its metrics to files there, and /metrics sums them whichever worker answers.
+    with multiprocess_directory():
+        uvicorn.run(factory, factory=True, workers=settings.workers, **options)
 
 
 def _run_ray(settings: ServeSettings, scaling: dict[str, Any]) -> None:
@@ -121,7 +128,9 @@ def _run_ray(settings: ServeSettings, scaling: dict[str, Any]) -> None:
 @keys_app.command("create")
 def keys_create(
     name: str = typer.Option(..., "--name", help="Who or what uses the key, e.g. demo-app."),
-    scopes: str = typer.Option("v1,v2,v3", "--scopes", help="Model versions the key may call, e.g. v1,v2."),
+    scopes: str = typer.Option("v1,v2,v3", "--scopes",
+                               help="Model versions the key may call, e.g. v1,v2; add ops for /metrics, /docs "
+                                    "and /openapi.json when those are closed (operator_access)."),
     store: Optional[str] = account_store_option(),
 ) -> None:
     """Create an API key and print it once; only its hash is stored."""

@@ -7,6 +7,7 @@ Reading is constant-memory: rows are parsed one at a time and dropped once turne
 from __future__ import annotations
 
 import hashlib
+import pyexpat
 import queue
 import re
 import threading
@@ -26,6 +27,8 @@ from mleditor.errors import DataError, InvalidInputError, require_extra
 _QUESTION = "1"
 _EXPECTED = "expected a Posts.xml file, a folder containing one, or a .7z dump"
 _PROGRESS_EVERY = 100
+# Every integer read from a dump is kept in SQLite (the dataset, the prediction store): a signed 64-bit range.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class DumpWarning(UserWarning):
@@ -146,14 +149,17 @@ class _DumpReader:
 
     def _rows(self, stream: IO[bytes]) -> Iterator[Mapping[str, str]]:
         root = None
+        head = _HeadTap(stream)
         try:
-            for event, element in ET.iterparse(stream, events=("start", "end")):
+            for event, element in ET.iterparse(head, events=("start", "end")):
                 if root is None:
                     root = element
+                    self._refuse_entities(head)  # a DTD comes before the root element: it has been read by now
                 elif event == "end" and element.tag == "row":
                     yield element.attrib
                     root.clear()  # drop finished rows: memory stays flat however big the file
         except ET.ParseError as err:
+            self._refuse_entities(head, err)
             line, column = err.position
             reason = str(err).split(":")[0]
             message = (
@@ -164,6 +170,47 @@ class _DumpReader:
                 raise DataError(f"{message}; pass --allow-truncated to keep them") from None
             self.truncated = True
             self.warn(f"{message}; kept them (--allow-truncated)")
+
+    def _refuse_entities(self, head: _HeadTap, err: ET.ParseError | None = None) -> None:
+        """A dump declaring XML entities (XXE, billion laughs) is refused for safety, --allow-truncated or not.
+
+        Older dumps name an external DTD (`<!DOCTYPE posts SYSTEM 'posts.dtd'>`), which is never
+        loaded; it is the entity declarations of an internal DTD that could read files or blow up.
+        """
+        if _ENTITY_DECLARATION in head.head or (err is not None and err.code in _ENTITY_ERRORS):
+            detail = "" if err is None else f" ({str(err).split(':')[0]})"
+            raise DataError(
+                f"{self.label}: refused for safety: it declares XML entities{detail}, which Stack Exchange "
+                "dumps never do (external entities or entity expansion could read local files or exhaust "
+                "memory); use the dump as downloaded from archive.org"
+            )
+
+
+_ENTITY_DECLARATION = b"<!ENTITY"
+# expat's codes for entity trouble: recursive, external in an attribute, amplification (billion laughs)...
+_ENTITY_ERRORS = frozenset({
+    pyexpat.errors.codes[message] for message in (
+        pyexpat.errors.XML_ERROR_RECURSIVE_ENTITY_REF, pyexpat.errors.XML_ERROR_BINARY_ENTITY_REF,
+        pyexpat.errors.XML_ERROR_ATTRIBUTE_EXTERNAL_ENTITY_REF, pyexpat.errors.XML_ERROR_EXTERNAL_ENTITY_HANDLING,
+        pyexpat.errors.XML_ERROR_ENTITY_DECLARED_IN_PE, pyexpat.errors.XML_ERROR_AMPLIFICATION_LIMIT_BREACH,
+    )
+})
+
+
+class _HeadTap:
+    """A binary stream that keeps a copy of its first bytes (the prolog, where entities are declared)."""
+
+    _KEEP = 1 << 16  # a prolog is a few lines; a DTD pushed further away still fails on its entities
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.head = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if len(self.head) < self._KEEP:
+            self.head += data[: self._KEEP - len(self.head)]
+        return data
 
 
 def _question_from_row(attrs: Mapping[str, str], site: str) -> QuestionRecord:
@@ -199,16 +246,23 @@ def _required_int(attrs: Mapping[str, str], name: str) -> int:
     if value is None or value == "":
         raise _UnusableRow(f"missing {name}")
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise _UnusableRow(f"{name} {value!r} is not an integer") from None
+        raise _UnusableRow(f"{name} {value[:40]!r} is not an integer") from None
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise _UnusableRow(f"{name} {value[:40]} is out of range (a 64-bit integer)")
+    if name == "Id" and number < 0:
+        raise _UnusableRow(f"{name} {value[:40]} is negative")
+    return number
 
 
 def _optional_int(attrs: Mapping[str, str], name: str) -> int | None:
+    """The integer, or None when it is missing, not an integer or out of a 64-bit integer's range."""
     try:
-        return int(attrs[name])
+        number = int(attrs[name])
     except (KeyError, ValueError):
         return None
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
 
 
 def _parse_tags(raw: str | None) -> tuple[str, ...]:

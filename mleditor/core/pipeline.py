@@ -24,6 +24,7 @@ import numpy as np
 from mleditor.core.access import AllowLocal, Authorizer, Caller, NoProfiles, ProfileSource, UserProfile
 from mleditor.core.features import DENSE_INDEX, Features, featurize_normalized
 from mleditor.core.hooks import PipelineHooks
+from mleditor.core.ood import UNUSUAL_INPUT_LABEL, out_of_distribution
 from mleditor.core.prediction import Prediction
 from mleditor.core.recommend import counterfactual_batch, model_recommendations, rule_recommendations, rule_score
 from mleditor.core.registry import ModelDirectory
@@ -126,12 +127,16 @@ def _place(inputs: Sequence[ModelInput], scored: list[np.ndarray]) -> list[np.nd
 # Step 5
 def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirectory,
                 request_id: str = "-") -> Prediction:
-    """Range-check the model's output, then attach recommendations (v1 rules, v3 model advice)."""
+    """Range-check the model's output, then attach recommendations (v1 rules, v3 model advice).
+
+    The features far outside the training ranges (`mleditor.core.ood`) go with the prediction.
+    """
     version = model_input.version
+    unusual = out_of_distribution(model_input.features.dense, model.dense_ranges)
     if version == "v1":
         recommendations = rule_recommendations(model_input.features.dense_dict())
         score = rule_score(len(recommendations), model.v1_calibration)
-        return Prediction(score, version, model.model_id, recommendations)
+        return Prediction(score, version, model.model_id, recommendations, unusual)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (model_input.rows,) or not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
         incident_log.error('{"incident": "score_out_of_range", "request_id": "%s", "model_id": "%s", "scores": "%s"}',
@@ -143,7 +148,7 @@ def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirecto
     if version == "v3":
         recommendations = model_recommendations(model_input.features.dense, model.typical_values, scores,
                                                 model_input.counterfactuals)
-    return Prediction(float(scores[0]), version, model.model_id, recommendations)
+    return Prediction(float(scores[0]), version, model.model_id, recommendations, unusual)
 
 
 SHORT_QUESTION_WORDS = 20
@@ -162,8 +167,12 @@ def describe_confidence(prediction: Prediction, body_words: float | None,
                         computed_at: datetime | None = None) -> tuple[str, str]:
     """A label and the confidence in words, with the caveats that apply (`body_words` None: not known)."""
     score = prediction.score
-    label = describe_label(score)
+    unusual = prediction.out_of_distribution
+    label = UNUSUAL_INPUT_LABEL if unusual else describe_label(score)
     text = f"{label} ({score:.2f})"
+    if unusual:
+        text += (f"; this question is unlike the training questions ({', '.join(u.describe() for u in unusual)}): "
+                 "the score is not reliable")
     if body_words is not None and body_words < SHORT_QUESTION_WORDS:
         text += "; the model is less sure for very short questions"
     if prediction.model_version == "v1":

@@ -5,17 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mleditor.core.ood import OutOfRange
 from mleditor.core.recommend import Recommendation
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A calibrated score, the recommendations, and the model version and id that produced them."""
+    """A calibrated score, the recommendations, and the model version and id that produced them.
+
+    `out_of_distribution` lists the dense features far outside the training ranges (empty when the
+    question is like the training questions, or the model has no ranges): the score is then unreliable.
+    """
 
     score: float
     model_version: str
     model_id: str
     recommendations: list[Recommendation] = field(default_factory=list)
+    out_of_distribution: tuple[OutOfRange, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,13 +1,15 @@
 """Model directories: what a trained model is made of on disk, and how to find one by name.
 
 A model directory holds `model.onnx`, `meta.json` (featurizer spec version, calibration, typical
-values of well-received questions, v1 rule calibration, metrics, data fingerprint, training
-config, created date) and `card.md`. One directory serves the three model versions: v1 (rules),
-v2 (the network's calibrated score) and v3 (v2 plus model-computed recommendations).
+values of well-received questions, the training ranges of the dense features, v1 rule calibration,
+metrics, data fingerprint, training config, created date) and `card.md`. One directory serves the
+three model versions: v1 (rules), v2 (the network's calibrated score) and v3 (v2 plus
+model-computed recommendations).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 from mleditor.config import PACKAGED_MODELS_DIR, models_dirs
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION
+from mleditor.core.ood import FeatureRanges
 from mleditor.errors import ModelError
 
 MODEL_FILE = "model.onnx"
@@ -49,6 +52,12 @@ class ModelDirectory:
         """Observed rate of well-received questions by number of failed v1 rules (index = count)."""
         return [float(p) for p in self.meta["v1_calibration"]]
 
+    @functools.cached_property
+    def dense_ranges(self) -> FeatureRanges | None:
+        """The dense features' training ranges (`mleditor.core.ood`); None for models trained before they were kept."""
+        ranges = self.meta.get("dense_ranges")
+        return None if ranges is None else FeatureRanges.from_dict(ranges)
+
 
 def load_model_directory(path: Path) -> ModelDirectory:
     """Open and check a model directory; every problem is a one-line ModelError saying what to do."""
@@ -63,6 +72,11 @@ def load_model_directory(path: Path) -> ModelDirectory:
                          "(train one with `mleditor train`)") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{meta_path} cannot be read ({exc}); retrain with `mleditor train`") from None
+    except RecursionError:
+        raise ModelError(f"{meta_path} cannot be read (nested too deeply); retrain with `mleditor train`") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_path} holds a JSON {type(meta).__name__}, not an object; "
+                         "retrain with `mleditor train`")
     if not (path / MODEL_FILE).is_file():
         raise ModelError(f"{path} has no {MODEL_FILE}; retrain with `mleditor train`")
     _check_compatible(path, meta)
@@ -76,7 +90,8 @@ def _check_compatible(path: Path, meta: dict[str, Any]) -> None:
             f"model {path.name} was trained with featurizer spec {spec} but this mleditor implements "
             f"spec {SPEC_VERSION}; retrain it with `mleditor train` or use a matching mleditor release"
         )
-    if tuple(meta.get("dense_features", ())) != DENSE_FEATURES or meta.get("n_buckets") != N_BUCKETS:
+    features = meta.get("dense_features")
+    if not isinstance(features, list) or tuple(features) != DENSE_FEATURES or meta.get("n_buckets") != N_BUCKETS:
         raise ModelError(
             f"model {path.name} expects other features than spec {SPEC_VERSION} defines; "
             "retrain it with `mleditor train`"
@@ -84,6 +99,22 @@ def _check_compatible(path: Path, meta: dict[str, Any]) -> None:
     missing = [key for key in ("model_id", "typical_values", "v1_calibration") if key not in meta]
     if missing:
         raise ModelError(f"{path / META_FILE} lacks {', '.join(missing)}; retrain with `mleditor train`")
+    if not _numbers(meta["typical_values"], dict) or not _numbers(meta["v1_calibration"], list):
+        raise ModelError(f"{path / META_FILE}: typical_values must be an object of numbers and v1_calibration "
+                         "a list of numbers; retrain with `mleditor train`")
+    if meta.get("dense_ranges") is not None:
+        try:
+            FeatureRanges.from_dict(meta["dense_ranges"])
+        except ValueError as exc:
+            raise ModelError(f"{path / META_FILE}: {exc}; retrain with `mleditor train`") from None
+
+
+def _numbers(value: object, kind: type[dict[str, Any]] | type[list[Any]]) -> bool:
+    """Whether `value` is a dict (or list) whose values are all numbers."""
+    if not isinstance(value, kind):
+        return False
+    items = value.values() if isinstance(value, dict) else value
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
 
 
 def default_model_id(packaged_dir: Path = PACKAGED_MODELS_DIR) -> str:

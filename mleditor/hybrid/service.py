@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter
 
 from mleditor.core.hooks import PipelineHooks
 from mleditor.core.prediction import Prediction
@@ -34,6 +34,7 @@ from mleditor.core.registry import ModelDirectory
 from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest
 from mleditor.core.stored import PredictionLookup, StoredPrediction
 from mleditor.hybrid.settings import HybridSettings
+from mleditor.serve.metrics import HitRatio
 
 log = logging.getLogger("mleditor.hybrid")
 T = TypeVar("T")
@@ -57,7 +58,11 @@ class LiveService(Protocol):
 
 
 class HybridMetrics:
-    """Hit rate, stale hits refused, store errors and write-back failures, on the live service's registry."""
+    """Hit rate, stale hits refused, store errors and write-back failures, on the live service's registry.
+
+    The hit ratio is computed from the counters when scraped, so with several worker processes it is
+    the whole server's (the serve door's registry sums the counters over the workers first).
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.hits = Counter("mleditor_hybrid_hits_total", "Answers served from a fresh stored prediction.",
@@ -70,13 +75,10 @@ class HybridMetrics:
                                     "Lookups that failed or timed out; answered live instead.", registry=registry)
         self.writeback_failures = Counter("mleditor_hybrid_writeback_failures_total",
                                           "Live results that could not be stored.", registry=registry)
-        self.hit_ratio = Gauge("mleditor_hybrid_hit_ratio", "Hybrid hits over lookups since start.", registry=registry)
-        self.hit_ratio.set_function(self._ratio)
-
-    def _ratio(self) -> float:
-        hits = self.hits._value.get()
-        total = hits + self.misses._value.get() + self.stale._value.get() + self.store_errors._value.get()
-        return float(hits / total) if total else 0.0
+        self.hit_ratio = HitRatio(registry, "mleditor_hybrid_hit_ratio", "Hybrid hits over lookups since start.",
+                                  "mleditor_hybrid_hits_total", ["mleditor_hybrid_misses_total",
+                                                                 "mleditor_hybrid_stale_refused_total",
+                                                                 "mleditor_hybrid_store_errors_total"])
 
 
 class HybridService(PipelineHooks):

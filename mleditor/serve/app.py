@@ -4,18 +4,24 @@
     app = create_app(settings, service=my_service)      # or wraps a service built elsewhere (tests, Ray)
 
 Every error is JSON `{"error": "<what went wrong and what to do>", "request_id": ...}` with the
-status that fits; nothing a client sends can produce a 5xx or a traceback.
+status that fits (a page, for a request that wants HTML); nothing a client sends can produce a 5xx
+or a traceback. The operator endpoints (/metrics, /docs, /openapi.json) are open or need a key with
+the `ops` scope, as `operator_access` says; /healthz and /readyz are always open (probes).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Path, Request, Security
+from fastapi import Depends, FastAPI, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -26,12 +32,20 @@ from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS, check_version
 from mleditor.errors import AuthenticationError, InvalidInputError, MLEditorError
-from mleditor.serve.http_errors import describe_validation_errors, error_body, http_failure
+from mleditor.serve.http_errors import ErrorPages, describe_validation_errors, error_body, http_failure
 from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from mleditor.serve.middleware import BodyGuardMiddleware, BodyRejected, RequestContextMiddleware
-from mleditor.serve.pages import add_page_routes
+from mleditor.serve.middleware import (
+    CSP_HEADER,
+    BodyGuardMiddleware,
+    BodyRejected,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    content_security_policy,
+)
+from mleditor.serve.pages import PageErrors, add_page_routes
 from mleditor.serve.service import PredictionService
 from mleditor.serve.settings import ServeSettings, load_settings
+from mleditor.stores.keys import OPS_SCOPE
 
 
 class QuestionIn(BaseModel):
@@ -61,6 +75,9 @@ class PredictionOut(BaseModel):
     score: float = Field(ge=0, le=1, description="Calibrated probability that the question is well received.")
     label: str
     confidence: str = Field(description="The score and its caveats, in words.")
+    out_of_distribution: list[str] = Field(default_factory=list, description=(
+        "Dense features far outside the training questions' ranges (the score is then not reliable); "
+        "empty when the question is like them, and for precomputed answers."))
     recommendations: list[RecommendationOut] = Field(description="Edits, best first (v1 and v3; v2 has none).")
     model_version: str
     model_id: str
@@ -94,6 +111,10 @@ PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
     429: _error_doc("Too many requests for this key or client; see the Retry-After header."),
     500: _error_doc("The model produced an invalid score (the incident is logged with the request id)."),
     503: _error_doc("The server is shutting down, or the key and profile store does not answer."),
+}
+OPERATOR_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error_doc("No API key (operator endpoints are closed) or an unknown, revoked or mistyped key."),
+    403: _error_doc("The API key lacks the ops scope."),
 }
 
 bearer_auth = HTTPBearer(auto_error=False, description="`Authorization: Bearer mle_<key id>_<secret>`")
@@ -159,15 +180,20 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
                     "`X-API-Key` unless anonymous access is on. The page at `/` does the same in a browser.",
         version="1",
         lifespan=lifespan,
+        openapi_url=None, docs_url=None, redoc_url=None,  # served by _add_operator_routes, behind operator_access
     )
     app.state.service = service
     app.state.stored = stored
     app.state.settings = settings
+    error_pages = PageErrors()
     app.add_middleware(BodyGuardMiddleware, metrics=service.metrics, max_bytes=settings.max_request_bytes,
-                       timeout_s=settings.body_timeout_s)
-    app.add_middleware(RequestContextMiddleware, metrics=service.metrics)  # added last = outermost
-    _add_error_handlers(app, service)
+                       timeout_s=settings.body_timeout_s, deadline_s=settings.body_deadline_s,
+                       error_pages=error_pages)
+    app.add_middleware(RequestContextMiddleware, metrics=service.metrics, routes=app.routes)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last = outermost: every answer gets its headers
+    _add_error_handlers(app, service, error_pages)
     _add_api_routes(app, service, settings, stored)
+    _add_operator_routes(app, service, settings)
     if stored is not None:
         _add_stored_route(app, service, stored, optional_auth=settings.anonymous_enabled)
     add_page_routes(app, service)
@@ -207,10 +233,43 @@ def _add_api_routes(app: FastAPI, service: PredictionService, settings: ServeSet
             body["hybrid_store"] = await stored.check()
         return JSONResponse(body, status_code=200 if ready else 503)
 
+
+
+def _add_operator_routes(app: FastAPI, service: PredictionService, settings: ServeSettings) -> None:
+    """/metrics, /openapi.json and /docs: open, or for keys with the `ops` scope (`settings.operator_access`)."""
+    is_open = settings.operator_endpoints_open
+
+    async def operator_only(request: Request) -> None:
+        if not is_open:  # AuthenticationError (401) without a key, PermissionDeniedError (403) without the scope
+            service.authorizer.authorize(api_key_from_headers(request), OPS_SCOPE)
+
+    guard = [Depends(operator_only), Security(bearer_auth), Security(header_auth)]
+
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}})
+             responses={200: {"content": {"text/plain": {}}}, **OPERATOR_ERRORS}, dependencies=guard,
+             openapi_extra={"security": [{}]} if is_open else None)
     async def metrics() -> Response:
         return Response(service.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guard)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    docs = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+    docs_csp = _swagger_ui_csp(bytes(docs.body).decode())
+
+    @app.get("/docs", include_in_schema=False, dependencies=guard)
+    async def swagger_ui() -> HTMLResponse:
+        return HTMLResponse(docs.body, headers={CSP_HEADER: docs_csp})
+
+
+def _swagger_ui_csp(html: str) -> str:
+    """Swagger UI's own policy: its files from the CDN, its one inline script by hash, the inline styles it sets."""
+    inline = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in inline)
+    return content_security_policy(script_src=f"https://cdn.jsdelivr.net {hashes}",
+                                   style_src="https://cdn.jsdelivr.net 'unsafe-inline'",
+                                   img_src="'self' data: https://fastapi.tiangolo.com", connect_src="'self'")
 
 
 class StoredPredictionOut(BaseModel):
@@ -257,37 +316,47 @@ def _add_stored_route(app: FastAPI, service: PredictionService, stored: StoredPr
                              "computed_at": found.created.isoformat()})
 
 
-def _add_error_handlers(app: FastAPI, service: PredictionService) -> None:
+def _add_error_handlers(app: FastAPI, service: PredictionService, error_pages: ErrorPages) -> None:
     errors = service.metrics.errors
 
     def answer(request: Request, status: int, kind: str, message: str,
-               headers: dict[str, str] | None = None) -> JSONResponse:
+               headers: dict[str, str] | None = None) -> Response:
         errors.labels(kind).inc()
+        if error_pages.wants_html(request.scope):
+            return error_pages.response(request.scope, status, message, headers)
         return JSONResponse(error_body(message, request.state.request_id), status_code=status, headers=headers)
 
-    async def service_error(request: Request, exc: Exception) -> JSONResponse:
+    async def service_error(request: Request, exc: Exception) -> Response:
         failure = http_failure(exc)
         return answer(request, failure.status, failure.kind, str(exc), failure.headers)
 
     app.add_exception_handler(MLEditorError, service_error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         return answer(request, 422, "invalid_request", describe_validation_errors(exc.errors()))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         kind = exc.kind if isinstance(exc, BodyRejected) else f"http_{exc.status_code}"
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and message == "There was an error parsing the body":  # FastAPI's words
-            return answer(request, 422, "invalid_request", "the body could not be read as JSON (is it UTF-8 text?); "
-                          'send {"title": "...", "body": "..."}')
+            return answer(request, 422, "invalid_request", _unparsable_body(exc.__cause__))
         if exc.status_code == 404 and message == "Not Found":
             message = (f"nothing at {request.url.path[:80]}; "
                        "the API is POST /predict/v1|v2|v3 (see /docs), the page is /")
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path[:80]}; see /docs"
         return answer(request, exc.status_code, kind, message, dict(exc.headers or {}))
+
+
+def _unparsable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a JSON body, from the exception it chained (the JSON syntax has its own message)."""
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        # json.loads refuses integers longer than sys.get_int_max_str_digits() (4,300 by default): CVE-2020-10735.
+        return ("the body holds an integer with more digits than Python reads (4,300; its integer-digit limit); "
+                'title and body are strings: send {"title": "...", "body": "..."}')
+    return 'the body could not be read as JSON (is it UTF-8 text?); send {"title": "...", "body": "..."}'
 
 
 def app_from_env() -> FastAPI:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from starlette.responses import Response
+from starlette.types import Scope
 
 from mleditor.errors import (
     AuthenticationError,
@@ -69,3 +73,19 @@ def describe_validation_errors(errors: list[dict[str, Any]] | Any) -> str:
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return "; ".join(parts) + ' (expected {"title": string, "body": string, "user_id": optional string})'
+
+
+class ErrorPages(Protocol):
+    """The HTML answer to an error, for requests that want a page (a page's form, a browser's `Accept: text/html`).
+
+    The pages implement it (`mleditor.serve.pages.PageErrors`); the body guard and the app's error
+    handlers ask it first, so a too-large form gets the form back with the message, not JSON.
+    """
+
+    def wants_html(self, scope: Scope) -> bool:
+        """True for a page route or a request whose Accept names text/html."""
+        ...
+
+    def response(self, scope: Scope, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+        """The error as a page, with `status` and `headers`."""
+        ...

@@ -29,7 +29,7 @@ from mleditor.errors import MLEditorError
 from mleditor.serve.batching import MicroBatcher, MicroBatchRunner
 from mleditor.serve.cache import CacheKey, PredictionCache
 from mleditor.serve.metrics import ServeMetrics
-from mleditor.serve.ratelimit import RateLimiter
+from mleditor.serve.ratelimit import RateLimiter, open_rate_limiter
 from mleditor.serve.settings import ServeSettings
 from mleditor.stores.accounts import AccountStore
 from mleditor.stores.keys import ANONYMOUS, ApiKeyAuthorizer
@@ -92,10 +92,9 @@ class PredictionService:
         self.store = store
         self.cache: PredictionCache[KnownAnswer] = cache if cache is not None else PredictionCache(0)
         self.rate_limiter = rate_limiter or RateLimiter(0)
-        self.metrics = metrics or ServeMetrics()
+        self.metrics = metrics or ServeMetrics.from_environment()
         self.limits = limits
         self.batcher = MicroBatcher(score, max_batch_size, max_wait_ms, on_batch=self.metrics.observe_batch)
-        self.metrics.track_hit_ratio(lambda: self.cache.hit_rate)
         self._cache_hook = CacheHook(self.cache, model.model_id, self.metrics)
         self.pipeline = Pipeline(model, MicroBatchRunner(self.batcher), authorizer=authorizer, profiles=profiles,
                                  hooks=[RateLimit(self.rate_limiter), self._cache_hook, ObserveSteps(self.metrics)],
@@ -114,7 +113,8 @@ class PredictionService:
             SqliteProfiles(store),
             store=store,
             cache=PredictionCache(settings.cache_size),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            rate_limiter=open_rate_limiter(settings.rate_limit_backend, settings.rate_limit_per_minute,
+                                           settings.store_path),
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
         )

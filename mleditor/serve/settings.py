@@ -29,6 +29,8 @@ SECTION = "serve"
 ENV_PREFIX = config.env_prefix(SECTION)  # MLEDITOR_SERVE_
 CONFIG_ENV = ENV_PREFIX + "CONFIG"  # this door's own file; $MLEDITOR_CONFIG is the file every door shares
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+RATE_LIMIT_BACKENDS = ("shared", "process")  # mleditor.serve.ratelimit.open_rate_limiter
+OPERATOR_ACCESS = ("auto", "open", "key")
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,23 @@ class ServeSettings:
             a lone client's throughput).
         cache_size: LRU cache entries; 0 turns the cache off.
         rate_limit_per_minute: requests per API key, or per client IP for anonymous callers; 0 is off.
+        rate_limit_backend: "shared" (one budget per caller across every worker process and Ray
+            replica whose store_path is the same file; buckets in `<store>.ratelimit.db` next to it) or
+            "process" (each process counts alone: N workers let up to N times the limit through).
         max_request_bytes: larger request bodies get 413 before they are read.
-        body_timeout_s: a client that stalls this long while sending its body gets 408.
+        body_timeout_s: a client that stalls this long between two chunks of its body gets 408.
+        body_deadline_s: the whole body must arrive within this many seconds of the headers, however
+            it trickles; 408 otherwise (a client sending a byte every 5 s never stalls for 30 s).
+        header_deadline_s: the request line and headers must arrive within this many seconds of the
+            connection opening (or of the request's first byte on a kept-alive connection); else the
+            connection is closed, with a 408 when part of a request came. Set by `mleditor serve`
+            (uvicorn has no such limit); under another server, that server's limits apply.
+        max_connections_per_client: open connections one client IP may hold per server process; a
+            request on one more gets 429 and the connection is closed. 0 is off (use 0, or the proxy's
+            own limit, behind a reverse proxy: every client then has the proxy's address).
+        operator_access: who may read /metrics, /docs and /openapi.json: "open" (anyone), "key" (an
+            API key with the `ops` scope: `mleditor keys create --scopes ops`), or "auto" (open while
+            anonymous access is on, else "key"). /healthz and /readyz stay open for probes.
         log_level: one of critical, error, warning, info, debug (any case; kept lower-case).
         graceful_timeout_s: how long shutdown waits for in-flight requests.
 
@@ -79,8 +96,13 @@ class ServeSettings:
     max_wait_ms: float = 0.5
     cache_size: int = 10_000
     rate_limit_per_minute: int = 600
+    rate_limit_backend: str = "shared"
     max_request_bytes: int = 1_048_576
     body_timeout_s: float = 30.0
+    body_deadline_s: float = 60.0
+    header_deadline_s: float = 10.0
+    max_connections_per_client: int = 100
+    operator_access: str = "auto"
     log_level: str = "info"
     graceful_timeout_s: float = 10.0
 
@@ -93,8 +115,13 @@ class ServeSettings:
         "max_wait_ms": between(0, 10_000, "0 to 10000 milliseconds"),
         "cache_size": at_least(0, "0 (off) or more"),
         "rate_limit_per_minute": at_least(0, "0 (off) or more"),
+        "rate_limit_backend": one_of(RATE_LIMIT_BACKENDS),
         "max_request_bytes": at_least(1),
         "body_timeout_s": more_than(0, "more than 0 seconds"),
+        "body_deadline_s": more_than(0, "more than 0 seconds"),
+        "header_deadline_s": more_than(0, "more than 0 seconds"),
+        "max_connections_per_client": at_least(0, "0 (off) or more"),
+        "operator_access": one_of(OPERATOR_ACCESS),
         "log_level": one_of(LOG_LEVELS),
         "graceful_timeout_s": at_least(0, "0 or more seconds"),
     }
@@ -103,6 +130,11 @@ class ServeSettings:
         if isinstance(self.log_level, str):  # INFO works as well as info; uvicorn wants lower case
             object.__setattr__(self, "log_level", self.log_level.lower())
         check_settings(self, SECTION, self.checks)
+
+    @property
+    def operator_endpoints_open(self) -> bool:
+        """Whether /metrics, /docs and /openapi.json answer without a key (see `operator_access`)."""
+        return self.operator_access == "open" or (self.operator_access == "auto" and self.anonymous_enabled)
 
 
 def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> ServeSettings:

@@ -1,8 +1,10 @@
 """API keys with scopes per model version, stored hashed, and the authorizer that checks them.
 
 A key reads `mle_<key_id>_<secret>`. The store keeps the key id, a name, the SHA-256 of the
-secret and the model versions the key may call; the plaintext is shown once, at creation. The
-secret is random (256 bits), so a plain hash is enough; no salt or slow hash is needed.
+secret and its scopes: the model versions the key may call, and `ops` (OPS_SCOPE) for the
+operator endpoints (/metrics, /docs, /openapi.json) when those are closed. The plaintext is shown
+once, at creation. The secret is random (256 bits), so a plain hash is enough; no salt or slow
+hash is needed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from mleditor.stores.accounts import AccountStore
 
 KEY_PREFIX = "mle_"
 ANONYMOUS = "anonymous"
+OPS_SCOPE = "ops"  # the operator endpoints; never a model version, never given to anonymous callers
+KEY_SCOPES = (*MODEL_VERSIONS, OPS_SCOPE)  # what a key may hold
+OPERATOR_ENDPOINTS = "/metrics, /docs and /openapi.json"
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,14 @@ class ApiKeyInfo:
 
 
 def parse_scopes(scopes: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Model versions from "v1,v2" or a sequence; InvalidInputError naming an unknown one."""
+    """Scopes from "v1,v2,ops" or a sequence (model versions and `ops`); InvalidInputError naming an unknown one."""
     items = scopes.split(",") if isinstance(scopes, str) else list(scopes)
     result = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
-    unknown = [item for item in result if item not in MODEL_VERSIONS]
+    unknown = [item for item in result if item not in KEY_SCOPES]
     if unknown or not result:
         raise InvalidInputError(
             f"scopes {','.join(unknown) or '(none)'} not valid; give model versions among {', '.join(MODEL_VERSIONS)}"
+            f", or {OPS_SCOPE} for the operator endpoints"
         )
     return result
 
@@ -92,6 +98,9 @@ class ApiKeyAuthorizer:
         if api_key is None:
             return self._anonymous(version)
         caller = self._lookup(api_key)
+        if version == OPS_SCOPE and OPS_SCOPE not in caller.scopes:
+            raise PermissionDeniedError(f"this API key may not read {OPERATOR_ENDPOINTS}; use a key with the "
+                                        f"{OPS_SCOPE} scope (mleditor keys create --scopes {OPS_SCOPE})")
         if version not in caller.scopes:
             raise PermissionDeniedError(
                 f"this API key may call {', '.join(sorted(caller.scopes))}, not {version}; "
@@ -100,6 +109,9 @@ class ApiKeyAuthorizer:
         return caller
 
     def _anonymous(self, version: str) -> Caller:
+        if version == OPS_SCOPE:
+            raise AuthenticationError(f"{OPERATOR_ENDPOINTS} need an API key with the {OPS_SCOPE} scope: send "
+                                      "'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
         if not self.anonymous_enabled:
             raise AuthenticationError(
                 "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"

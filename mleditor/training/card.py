@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from mleditor.core.ood import UNUSUAL_INPUT_LABEL
 from mleditor.core.registry import CARD_FILE, ModelDirectory
+
+
+def _ranges_line(model: ModelDirectory) -> str:
+    """The card's line on the training ranges the answer's out-of-distribution check uses."""
+    ranges = model.dense_ranges
+    if ranges is None:
+        return "this model keeps no training ranges of its features, so unusual inputs are not detected"
+    return (f"meta.json `dense_ranges` keeps each dense feature's minimum, 0.1 % and 99.9 % quantiles\n"
+            f"  and maximum over the {ranges.questions:,} training questions; a question far beyond them\n"
+            f"  (`mleditor/core/ood.py`) is labelled \"{UNUSUAL_INPUT_LABEL}\" with the features named, not scored\n"
+            f"  as a verdict")
 
 
 def model_card(model: ModelDirectory) -> str:
@@ -71,6 +83,7 @@ training split.
   from n-grams the model has rarely seen.
 - v3 recommendations move one feature at a time to the median of well-received questions; they
   estimate the model's response, not a causal effect of editing.
+- Unusual inputs: {_ranges_line(model)}.
 """
 
 

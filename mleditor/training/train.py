@@ -1,7 +1,8 @@
 """`mleditor train`: dataset → features → network (PyTorch) → calibration → a model directory.
 
 The directory it writes is everything serving needs: model.onnx (built from the weights, with
-the calibration inside), meta.json and card.md. Evaluation fills in the metrics afterwards.
+the calibration inside), meta.json (with the dense features' training ranges, `mleditor.core.ood`)
+and card.md. Evaluation fills in the metrics afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from mleditor import __version__
 from mleditor.core.dataset import dataset_fingerprint, read_dataset
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS, SPEC_VERSION, featurize
+from mleditor.core.ood import FeatureRanges
 from mleditor.core.recommend import V1_RULES
 from mleditor.core.records import QuestionRecord
 from mleditor.core.registry import META_FILE, MODEL_FILE
@@ -256,6 +258,7 @@ def train_model(dataset: Path, output_root: Path, config: TrainConfig = TrainCon
         "positive_rate": round(float(labels.mean()), 4),
         "data": fingerprint,
         "typical_values": typical_values(table.dense[train_mask], labels[train_mask]),
+        "dense_ranges": FeatureRanges.measure(table.dense[train_mask]).to_dict(),
         "v1_rules": [rule.feature for rule in V1_RULES],
         "v1_calibration": v1_rule_calibration(table.dense[train_mask], labels[train_mask]),
         "metrics": {},

@@ -163,3 +163,76 @@ def test_bad_input_specs_say_what_to_pass(spec, error, fragment):
 def test_no_inputs_is_refused():
     with pytest.raises(InvalidInputError, match="--input"):
         parse_inputs([])
+
+
+@pytest.mark.parametrize("raw_id", ["9223372036854775808", "99999999999999999999999", "-1"])
+def test_a_csv_id_no_store_can_hold_is_a_reject_not_the_end_of_the_job(tmp_path, raw_id):
+    path = tmp_path / "q.csv"
+    path.write_text(f"site,question_id,title,body\nbeer,1,a,b\nbeer,{raw_id},big,b\nbeer,9223372036854775807,max,b\n",
+                    encoding="utf-8")
+    rows = read([str(path)])
+    assert [type(r).__name__ for r in rows] == ["InputRow", "RejectRecord", "InputRow"]
+    assert rows[1].question_id is None and "out of range" in rows[1].reason and "9223372036854775807" in rows[1].reason
+    assert rows[2].question_id == 2**63 - 1
+
+
+def test_a_parquet_id_beyond_64_bits_is_a_reject(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"site": ["beer", "beer"], "question_id": pa.array([2**64 - 1, 5], pa.uint64()),
+                      "title": ["t", "u"], "body": ["b", "b"]})
+    pq.write_table(table, tmp_path / "q.parquet")
+    rows = read([str(tmp_path / "q.parquet")])
+    assert isinstance(rows[0], RejectRecord) and "out of range" in rows[0].reason
+    assert isinstance(rows[1], InputRow) and rows[1].question_id == 5
+
+
+@SQL_TABLES_ONLY
+def test_a_table_id_beyond_64_bits_is_a_reject(store, run_sql):
+    run_sql(store, "CREATE TABLE big (site TEXT, question_id REAL, title TEXT, body TEXT)")
+    run_sql(store, "INSERT INTO big VALUES (?, ?, ?, ?)", [("beer", 1e20, "t", "b"), ("beer", 2.0, "u", "b")])
+    rows = read(["table:big"], store)
+    assert [(type(r).__name__, r.question_id) for r in rows] == [("InputRow", 2), ("RejectRecord", None)]
+    assert "out of range" in rows[1].reason
+
+
+def test_a_dump_id_beyond_64_bits_is_a_reject(tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    row = '<row Id="{}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" Score="1" Title="t" Body="b" />'
+    (folder / "Posts.xml").write_text(
+        f"<posts>{row.format('99999999999999999999')}{row.format('-4')}{row.format('7')}</posts>", encoding="utf-8")
+    rows = read([str(folder)])
+    assert [(type(r).__name__, r.question_id) for r in rows] == [
+        ("RejectRecord", None), ("RejectRecord", None), ("InputRow", 7)]
+    assert "out of range" in rows[0].reason and "negative" in rows[1].reason
+
+
+def test_an_unterminated_quote_that_runs_to_the_end_is_a_reject_naming_the_lines(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('site,question_id,title,body\nbeer,1,ok,b\nbeer,2,"never closed,b\nbeer,3,x,b\nbeer,4,y,b\n',
+                    encoding="utf-8")
+    rows = read([str(path)])
+    assert [type(r).__name__ for r in rows] == ["InputRow", "RejectRecord"]
+    assert rows[1].source == f"{path} line 3"
+    assert "lines 3-5 were read as one row" in rows[1].reason and "never closed" in rows[1].reason
+
+
+def test_an_unterminated_quote_closed_by_a_later_quote_is_a_reject_and_reading_goes_on(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_text('site,question_id,title,body\nbeer,1,"unterminated,b\nbeer,2,x,b\nbeer,3,"quoted",b\n'
+                    'beer,4,y,b\n', encoding="utf-8")
+    rows = read([str(path)])
+    assert [type(r).__name__ for r in rows] == ["RejectRecord", "InputRow"]
+    assert "lines 2-4 were read as one row" in rows[0].reason
+    assert rows[1].question_id == 4 and rows[1].source == f"{path} line 5"
+
+
+def test_quoted_fields_spanning_lines_are_still_one_row(tmp_path, csv_file):
+    path = csv_file(tmp_path / "q.csv", [{"site": "beer", "question_id": 1, "title": 'He said "hi"',
+                                          "body": "line one\nbeer,2,looks,like a row\n\nend"},
+                                         {"site": "beer", "question_id": 3, "title": "t", "body": "b"}])
+    rows = read([str(path)])
+    assert [(r.question_id, r.source.rsplit(" ", 1)[1]) for r in rows] == [(1, "2"), (3, "6")]
+    assert rows[0].title == 'He said "hi"' and rows[0].body.startswith("line one\nbeer,2")

@@ -10,6 +10,7 @@ from mleditor.batch.engines import local as local_engine
 from mleditor.batch.job import JobSpec, run_batch_job
 from mleditor.errors import InvalidInputError
 from mleditor.stores.predictions.records import JOB_COMPLETED, JOB_FAILED, JOB_RUNNING, JobRecord, utc_now
+from tests.helpers import on_every_store
 
 
 def spec_for(*paths, **options) -> JobSpec:
@@ -150,3 +151,69 @@ def test_a_bad_engine_or_chunk_size_is_refused():
         JobSpec(("x",), engine="spark").checked()
     with pytest.raises(InvalidInputError, match="chunk-size"):
         JobSpec(("x",), chunk_size=0).checked()
+
+
+def test_a_row_with_an_id_beyond_64_bits_is_a_reject_and_the_job_completes(store, tmp_path, csv_file, questions):
+    data = questions(30)
+    data[12]["question_id"] = str(2**63)
+    job = run_batch_job(spec_for(csv_file(tmp_path / "q.csv", data), chunk_size=10), store).job
+    assert (job.status, job.rows_read, job.rows_scored, job.rows_failed) == (JOB_COMPLETED, 30, 29, 1)
+    [reject] = store.rejects(job.job_id)
+    assert reject.ordinal == 12 and reject.question_id is None and "out of range" in reject.reason
+    assert store.count_predictions() == 29 and store.get_prediction("beer", 12) is not None
+
+
+def test_an_unexpected_error_scoring_one_row_does_not_stop_the_job(store, tmp_path, csv_file, questions,
+                                                                   monkeypatch):
+    from mleditor.core.pipeline import Pipeline
+
+    real_run_many = Pipeline.run_many
+
+    def run_many(self, requests):
+        if any(request.title == "poison" for request in requests):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_run_many(self, requests)
+
+    monkeypatch.setattr(Pipeline, "run_many", run_many)
+    data = questions(20)
+    data[5]["title"] = "poison"
+    job = run_batch_job(spec_for(csv_file(tmp_path / "q.csv", data), chunk_size=10), store).job
+    assert (job.status, job.rows_scored, job.rows_failed) == (JOB_COMPLETED, 19, 1)
+    [reject] = store.rejects(job.job_id)
+    assert reject.question_id == 6
+    assert reject.reason == "could not be scored (RecursionError: maximum recursion depth exceeded)"
+
+
+def start_in_a_process(store_url: str, spec: JobSpec, ready, done, outcomes) -> None:
+    """One `batch run` starting its job (in a spawned process): report started or refused, then wait for the rest."""
+    from mleditor.batch.job import _start_or_resume
+    from mleditor.core.registry import resolve_model
+    from mleditor.stores.predictions.factory import open_store
+
+    model = resolve_model(None)
+    with open_store(store_url) as store:
+        ready.wait(timeout=60)
+        try:
+            _start_or_resume(store, spec, model, "same-inputs-same-model")
+            outcomes.put("started")
+        except InvalidInputError:
+            outcomes.put("refused")
+        done.wait(timeout=60)  # stay alive: the others must see the winner's pid still running
+
+
+@on_every_store(memory=pytest.mark.skip(reason="other processes cannot see a memory:// store"))
+def test_batch_runs_started_at_the_same_instant_run_one_job(store_url, store):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    runs = 6
+    ready, done, outcomes = context.Barrier(runs), context.Barrier(runs), context.Queue()
+    processes = [context.Process(target=start_in_a_process, args=(store_url, spec_for("x.csv"), ready, done,
+                                                                  outcomes)) for _ in range(runs)]
+    for process in processes:
+        process.start()
+    results = sorted(outcomes.get(timeout=120) for _ in range(runs))
+    for process in processes:
+        process.join(timeout=60)
+    assert results == ["refused"] * (runs - 1) + ["started"]
+    assert [job.status for job in store.list_jobs()] == [JOB_RUNNING]

@@ -103,3 +103,44 @@ def test_content_hash_ignores_line_endings_and_unicode_forms_but_not_the_title_s
     assert content_hash("Flat beer?", "Line one\r\nline two") == content_hash("Flat beer?", "Line one\nline two")
     assert content_hash("e\u0301", "ﬁ") == content_hash("é", "fi")
     assert content_hash("ab", "c") != content_hash("a", "bc")
+
+
+class PoisonedPipeline:
+    """A pipeline whose run_many fails as a whole (not per request) when a chunk holds the title "poison"."""
+
+    def __init__(self, real, error: Exception) -> None:
+        self.real, self.error = real, error
+
+    def run_many(self, requests):
+        if any(request.title == "poison" for request in requests):
+            raise self.error
+        return self.real.run_many(requests)
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom\nsecond line"), RecursionError(), OverflowError("too big")])
+def test_an_unexpected_error_on_one_row_rejects_that_row_and_scores_the_others(scorer, monkeypatch, error):
+    monkeypatch.setattr(scorer, "pipeline", PoisonedPipeline(scorer.pipeline, error))
+    rows = [InputRow("beer", 1, "Why is my beer flat?", "No bubbles.", "f.csv line 2", 0),
+            InputRow("beer", 2, "poison", "body", "f.csv line 3", 1),
+            InputRow("beer", 3, "How long to bottle?", "Two weeks?", "f.csv line 4", 2)]
+    result = scorer(rows)
+    assert [p.question_id for p in result.predictions] == [1, 3]
+    [reject] = result.rejects
+    assert (reject.question_id, reject.source, reject.ordinal) == (2, "f.csv line 3", 1)
+    assert reject.reason.startswith(f"could not be scored ({type(error).__name__}") and "\n" not in reject.reason
+
+
+def test_a_row_whose_prediction_cannot_be_recorded_is_a_reject(scorer, monkeypatch):
+    from mleditor.batch import scoring
+
+    real = scoring.prediction_record
+
+    def failing_for_question_2(site, question_id, *args, **kwargs):
+        if question_id == 2:
+            raise ValueError("cannot record")
+        return real(site, question_id, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "prediction_record", failing_for_question_2)
+    result = scorer([InputRow("beer", 1, "Flat?", "No bubbles."), InputRow("beer", 2, "Cloudy?", "Very.")])
+    assert [p.question_id for p in result.predictions] == [1]
+    assert [r.reason for r in result.rejects] == ["could not be scored (ValueError: cannot record)"]

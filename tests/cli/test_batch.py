@@ -86,3 +86,12 @@ def test_batch_run_errors_are_one_line_with_an_exit_code(tmp_path, args, code, f
     assert result.returncode == code, result.stderr
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert fragment in result.stderr
+
+
+@pytest.mark.parametrize("command", [["jobs"], ["rejects"], ["top", "--site", "beer"]])
+def test_reading_commands_never_create_a_store_at_a_mistyped_path(tmp_path, command):
+    typo = tmp_path / "predictons.db"
+    result = mleditor("batch", *command, "--store", f"sqlite:///{typo}")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith(f"error: no store at {typo}; check --store") and result.stderr.count("\n") == 1
+    assert not typo.exists()

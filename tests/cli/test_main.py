@@ -126,3 +126,35 @@ def test_base_install_does_not_depend_on_torch():
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert not any(dep.startswith(("torch", "scikit-learn", "onnx>")) for dep in project["dependencies"])
     assert any(dep.startswith("torch") for dep in project["optional-dependencies"]["train"])
+
+
+def test_jsonl_a_line_nested_too_deeply_is_that_lines_error_and_the_rest_are_scored(tmp_path):
+    lines = [
+        json.dumps({"id": "a", "title": "How do I brew?", "body": "With hops."}),
+        "[" * 100_000 + "]" * 100_000,
+        '{"id": ' + "[" * 100_000,
+        '{"id": "deep", "title": "t", "body": "b", "x": ' + "[" * 990 + "]" * 990 + "}",
+        json.dumps({"id": "z", "title": "Why is my beer flat?", "body": "No bubbles."}),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = mleditor("predict", "--jsonl", str(path), "-m", "v2")
+    assert result.returncode == 1, result.stderr
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [r.get("id") for r in rows][:3] == ["a", None, None] and rows[-1]["id"] == "z"
+    assert len(rows) == 5 and "score" in rows[0] and "score" in rows[-1]
+    assert rows[1] == {"id": None, "line": 2, "error": rows[1]["error"]} and "nested too deeply" in rows[1]["error"]
+    assert rows[2]["line"] == 3 and "Traceback" not in result.stderr.decode()
+
+
+def test_a_missing_input_file_exits_3_like_every_missing_input(tmp_path):
+    assert_one_line_error(mleditor("predict", "--jsonl", str(tmp_path / "missing.jsonl")), 3, "cannot read")
+
+
+def test_a_model_whose_meta_json_is_a_list_exits_4(tmp_path, tiny_model_dir):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / "meta.json").write_text("[]", encoding="utf-8")
+    assert_one_line_error(mleditor("predict", "--model-dir", str(copy), "q"), 4, "not an object")

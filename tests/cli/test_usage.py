@@ -99,8 +99,10 @@ def test_batch_run_scores_several_inputs_given_either_way(tmp_path, form):
 
 
 def test_batch_schedule_takes_several_inputs_after_one_option(tmp_path):
-    result = run_mleditor("batch", "schedule", "--input", "a.xml", "b.csv", "--store", "sqlite:///p.db",
-                          "--format", "cron")
+    (tmp_path / "a.xml").write_text("<posts/>", encoding="utf-8")
+    write_csv(tmp_path / "b.csv", [])
+    result = run_mleditor("batch", "schedule", "--input", str(tmp_path / "a.xml"), str(tmp_path / "b.csv"),
+                          "--store", "sqlite:///p.db", "--format", "cron")
     assert result.returncode == 0, result.stderr
     assert "--input" in result.stdout and "a.xml" in result.stdout and "b.csv" in result.stdout
     assert result.stdout.count("--input") == 2

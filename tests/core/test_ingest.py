@@ -282,3 +282,48 @@ def test_every_real_site_ingests_with_the_documented_question_counts(real_data_d
     summary = ingest_dumps(sites, tmp_path / "real.sqlite")
     assert summary.questions_per_site == REAL_SITE_QUESTIONS
     assert summary.skipped == 0
+
+
+_ROW = '<row Id="{id}" PostTypeId="1" CreationDate="2015-01-01T00:00:00.000" Score="1" Title="{title}" Body="b" />'
+_LAUGHS = "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(1, 10))
+DANGEROUS_DUMPS = {
+    "xxe in content": '<!DOCTYPE posts [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><posts><row Id="1">&xxe;</row>'
+                      "</posts>",
+    "xxe in an attribute": '<!DOCTYPE posts [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><posts>'
+                           + _ROW.format(id=1, title="&xxe;") + "</posts>",
+    "billion laughs": f'<!DOCTYPE posts [<!ENTITY lol0 "lol">{_LAUGHS}]><posts>'
+                      + _ROW.format(id=1, title="&lol9;") + "</posts>",
+    "a harmless entity": '<!DOCTYPE posts [<!ENTITY a "hello">]><posts>' + _ROW.format(id=1, title="&a;")
+                         + "</posts>",
+}
+
+
+@pytest.mark.parametrize("allow_truncated", [False, True])
+@pytest.mark.parametrize("name", list(DANGEROUS_DUMPS))
+def test_a_dump_declaring_entities_is_refused_for_safety_without_truncation_advice(tmp_path, name, allow_truncated):
+    path = tmp_path / "Posts.xml"
+    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + DANGEROUS_DUMPS[name], encoding="utf-8")
+    with pytest.raises(DataError, match="refused for safety") as caught:
+        list(iter_dump_questions(path, allow_truncated=allow_truncated, on_warning=lambda message: None))
+    assert "--allow-truncated" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_external_dtd_named_by_older_dumps_is_not_loaded_and_not_refused(tmp_path):
+    path = tmp_path / "Posts.xml"
+    path.write_text("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE posts SYSTEM 'posts.dtd'>\n<posts>"
+                    + _ROW.format(id=3, title="Kept") + "</posts>", encoding="utf-8")
+    assert [(q.id, q.title) for q in iter_dump_questions(path)] == [(3, "Kept")]
+
+
+def test_ids_and_scores_beyond_64_bits_skip_the_row_and_ingest_goes_on(tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rows = _ROW.format(id="99999999999999999999", title="a") + _ROW.format(id=2, title="b")
+    rows += _ROW.format(id=3, title="c").replace('Score="1"', 'Score="-99999999999999999999"')
+    rows += _ROW.format(id=4, title="d").replace('Score="1"', 'Score="1" OwnerUserId="99999999999999999999"')
+    (folder / "Posts.xml").write_text(f"<posts>{rows}</posts>", encoding="utf-8")
+    warnings: list[str] = []
+    summary = ingest_dumps([folder], tmp_path / "out.db", on_warning=warnings.append)
+    assert summary.questions_per_site == {"big": 2} and summary.skipped == 2
+    assert any("Id 99999999999999999999 is out of range" in w for w in warnings)
+    assert {q.id: q.owner_id for q in read_dataset(tmp_path / "out.db")} == {2: None, 4: None}

@@ -153,3 +153,103 @@ def test_threads_can_share_one_store(store):
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(write_and_read, range(1, 81)))
     assert store.count_predictions() == 80
+
+
+def refuse_running(found: JobRecord) -> bool:
+    """start_job's take_over as a batch run uses it: resume a job that stopped, refuse one still running."""
+    if found.status == JOB_RUNNING:
+        raise InvalidInputError(f"job {found.job_id} is still running")
+    return True
+
+
+def job_record(job_id: str, fingerprint: str = "fp", pid: int = 1) -> JobRecord:
+    now = utc_now()
+    return JobRecord(job_id, fingerprint, "m1", "v3", ["a.csv"], "local", JOB_RUNNING, host="h", pid=pid,
+                     started_at=now, updated_at=now)
+
+
+def test_start_job_inserts_a_job_when_none_is_unfinished(store):
+    started, found = store.start_job(job_record("j1"), take_over=refuse_running)
+    assert (started.job_id, started.status, found) == ("j1", JOB_RUNNING, None)
+    store.finish_job("j1", JOB_COMPLETED)
+    started, found = store.start_job(job_record("j2"), take_over=refuse_running)
+    assert (started.job_id, found) == ("j2", None)
+
+
+def test_start_job_resumes_the_job_it_repeats_once_it_has_stopped(store):
+    store.start_job(job_record("j1"), take_over=refuse_running)
+    store.commit_chunk("j1", ChunkResult([record(1)]), rows_read=10)
+    store.finish_job("j1", JOB_FAILED, "boom")
+    started, found = store.start_job(job_record("j2", pid=42), take_over=refuse_running)
+    assert (found.job_id, found.status, found.rows_read) == ("j1", JOB_FAILED, 10)
+    assert (started.job_id, started.status, started.pid, started.resumes, started.error) == ("j1", JOB_RUNNING, 42,
+                                                                                            1, None)
+    assert store.get_job("j2") is None
+
+
+def test_start_job_refused_by_take_over_writes_nothing_and_false_starts_another(store):
+    store.start_job(job_record("j1"), take_over=refuse_running)
+    with pytest.raises(InvalidInputError, match="still running"):
+        store.start_job(job_record("j2"), take_over=refuse_running)
+    assert [j.job_id for j in store.list_jobs()] == ["j1"]
+    started, found = store.start_job(job_record("j3"), take_over=lambda found: False)  # --no-resume
+    assert (started.job_id, found) == ("j3", None)
+    assert {j.job_id for j in store.list_jobs()} == {"j1", "j3"}
+
+
+def test_many_threads_starting_the_same_job_at_once_start_it_once(store_url, store):
+    """Each thread has its own connection (as separate `batch run`s would); a barrier lines them up."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    starters = 8
+    barrier = threading.Barrier(starters)
+
+    def start(n: int) -> str:
+        own = store if store_url == "memory://" else open_store(store_url)
+        try:
+            barrier.wait(timeout=30)
+            own.start_job(job_record(f"j{n}", pid=n), take_over=refuse_running)
+            return "started"
+        except InvalidInputError:
+            return "refused"
+        finally:
+            if own is not store:
+                own.close()
+
+    with ThreadPoolExecutor(starters) as pool:
+        outcomes = list(pool.map(start, range(starters)))
+    assert sorted(outcomes) == ["refused"] * (starters - 1) + ["started"]
+    assert len(store.list_jobs()) == 1
+
+
+@on_every_store(memory=pytest.mark.skip(reason="memory:// is a new, empty store in every process: nothing to find"))
+def test_opening_an_existing_store_only_creates_nothing(store_url, tmp_path):
+    with pytest.raises(DataError, match=r"no store at .*check --store"):
+        open_store(store_url, create=False)
+    assert not (tmp_path / "predictions.db").exists()
+    with open_store(store_url) as created:
+        created.upsert([record(1)])
+    with open_store(store_url, create=False) as existing:
+        assert existing.get_prediction("beer", 1) is not None
+
+
+def test_a_missing_sqlite_store_is_not_created_nor_its_folder(tmp_path):
+    with pytest.raises(DataError, match="no store at"):
+        open_store(f"sqlite:///{tmp_path / 'typo' / 'p.db'}", create=False)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_sqlite_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "dataset.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE questions (id INTEGER)")
+    connection.close()
+    with pytest.raises(DataError, match="is not a prediction store"):
+        open_store(f"sqlite:///{other}", create=False)
+    with sqlite3.connect(other) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    connection.close()
+    assert tables == ["questions"]

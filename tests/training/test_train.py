@@ -18,6 +18,7 @@ from mleditor.core.registry import load_model_directory
 from mleditor.training.evaluate import evaluate_model, record_metrics
 from mleditor.training.splits import SplitConfig
 from mleditor.training.train import NetworkConfig, TrainConfig, train_model
+from tests.helpers import write_model_dir
 
 GOOD = "How do I calibrate the extruder of my printer?"
 WORDS = "filament nozzle bed layer extruder temperature printer slicer".split()
@@ -67,6 +68,34 @@ def test_meta_records_spec_calibration_data_and_typical_values(trained):
     assert meta["split_sizes"]["holdout"] == 225
     assert set(meta["typical_values"]) == set(meta["dense_features"])
     assert len(meta["v1_calibration"]) == 7
+
+
+@pytest.mark.slow
+def test_training_records_the_dense_features_ranges_over_the_training_questions(trained):
+    from mleditor.core.features import featurize
+    from mleditor.core.ood import out_of_distribution
+    from mleditor.training.card import model_card
+    from mleditor.training.splits import assign_splits
+
+    _, directory = trained
+    model = load_model_directory(directory)
+    ranges = model.dense_ranges
+    assert ranges is not None and ranges.questions == model.meta["split_sizes"]["train"]
+    records = synthetic_records()
+    splits = assign_splits(records, SplitConfig(**model.meta["training"]["split"]))
+    dense = np.stack([featurize(r.title, r.body).dense for r, split in zip(records, splits) if split == "train"])
+    assert np.array_equal(dense.max(axis=0), ranges.maximum)
+    assert not any(out_of_distribution(row, ranges) for row in dense)
+    assert out_of_distribution(featurize(GOOD, "a" * 50_000).dense, ranges)
+    assert f"over the {ranges.questions:,} training questions" in model_card(model)
+
+
+def test_the_card_of_a_model_without_ranges_says_unusual_inputs_are_not_detected(tmp_path):
+    from mleditor.training.card import model_card
+
+    older = write_model_dir(tmp_path / "older", label={"mode": "site", "definition": "above the site median"})
+    card = model_card(load_model_directory(older))
+    assert "keeps no training ranges of its features, so unusual inputs are not detected" in card
 
 
 @pytest.mark.slow

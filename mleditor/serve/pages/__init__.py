@@ -3,23 +3,31 @@
 Server-rendered, so it works without JavaScript; the form posts to its own URL. The page asks the
 same service as the API (`service.predict`, with every hook a composing door added), as an
 anonymous caller, and every error is shown in the page (`#error`) with the status that fits, never
-as a stack trace.
+as a stack trace — including errors raised before a page route runs (a form too large or too
+slow: `PageErrors`). No inline script or style: the pages' Content-Security-Policy
+(`SecurityHeadersMiddleware`) allows this origin's files only; a page that needs another policy
+passes `csp=` to `page`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import Headers
 from starlette.templating import Jinja2Templates
+from starlette.types import Scope
 
 from mleditor.core.registry import MODEL_VERSIONS
 from mleditor.core.requests import PredictRequest
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS
 from mleditor.serve.http_errors import HttpFailure, http_failure, is_expected
+from mleditor.serve.middleware import CSP_HEADER, request_id_of
 from mleditor.serve.service import PredictionService
 
 PAGES_DIR = Path(__file__).parent
@@ -36,34 +44,71 @@ VERSIONS: dict[str, dict[str, str]] = {
 }
 
 
-def add_page_routes(app: FastAPI, service: PredictionService) -> None:
-    """Mount the index, the three version pages and the stylesheet on `app` (not in the OpenAPI schema)."""
-    templates = Jinja2Templates(directory=str(PAGES_DIR))
-    stylesheet = (PAGES_DIR / "style.css").read_bytes()
-    common = {"versions": VERSIONS, "max_title": MAX_TITLE_CHARS, "max_body": MAX_BODY_CHARS}
+PAGE_PATHS = frozenset({"/", *(f"/{version}" for version in MODEL_VERSIONS)})
+STATIC_FILES = {"style.css": "text/css", "page.js": "text/javascript"}
+_COMMON = {"versions": VERSIONS, "max_title": MAX_TITLE_CHARS, "max_body": MAX_BODY_CHARS}
 
-    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {**common, **context}, status_code=status)
+
+@functools.cache
+def _templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(PAGES_DIR))
+
+
+def page(request: Request, name: str, status: int = 200, *, csp: str | None = None, **context: Any) -> HTMLResponse:
+    """Render the template `name` of this folder; `csp` replaces the default Content-Security-Policy for this page
+    (`content_security_policy(worker_src="'self'")`, see `mleditor.serve.middleware`)."""
+    response = _templates().TemplateResponse(request, name, {**_COMMON, **context}, status_code=status)
+    if csp is not None:
+        response.headers[CSP_HEADER] = csp
+    return response
+
+
+class PageErrors:
+    """Errors as pages (the `ErrorPages` the body guard and the app's error handlers use).
+
+    A version page's own URL gets its form back, empty, with the message in `#error`; any other
+    request that wants HTML gets a short error page in the same style.
+    """
+
+    def wants_html(self, scope: Scope) -> bool:
+        return scope.get("path") in PAGE_PATHS or "text/html" in Headers(scope=scope).get("accept", "")
+
+    def response(self, scope: Scope, status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+        request = Request(scope)
+        version = scope.get("path", "").lstrip("/")
+        if version in VERSIONS:
+            answer = page(request, "version.html", status, version=version, title="", body="", error=message,
+                          request_id=request_id_of(scope))
+        else:
+            answer = page(request, "error.html", status, error=message, code=status, request_id=request_id_of(scope))
+        answer.headers.update(headers or {})
+        return answer
+
+
+def add_page_routes(app: FastAPI, service: PredictionService) -> None:
+    """Mount the index, the three version pages, the stylesheet and the script on `app` (not in the OpenAPI schema)."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index(request: Request) -> HTMLResponse:
         return page(request, "index.html")
 
-    @app.get("/static/style.css", include_in_schema=False)
-    async def style() -> Response:
-        return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+    for name, media_type in STATIC_FILES.items():
+        _add_static_route(app, name, media_type)
 
     for version in MODEL_VERSIONS:
-        _add_version_routes(app, service, version, page)
+        _add_version_routes(app, service, version)
 
 
-class _RenderPage(Protocol):
-    """Render a template of this folder as the answer."""
+def _add_static_route(app: FastAPI, name: str, media_type: str) -> None:
+    content = (PAGES_DIR / name).read_bytes()
 
-    def __call__(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse: ...
+    async def static_file() -> Response:
+        return Response(content, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
+
+    app.add_api_route(f"/static/{name}", static_file, methods=["GET"], include_in_schema=False, name=name)
 
 
-def _add_version_routes(app: FastAPI, service: PredictionService, version: str, page: _RenderPage) -> None:
+def _add_version_routes(app: FastAPI, service: PredictionService, version: str) -> None:
     async def show_form(request: Request) -> HTMLResponse:
         return page(request, "version.html", version=version, title="", body="")
 

@@ -8,7 +8,7 @@ Each backend imports only this module, the records and (for SQL) `sql.py`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mleditor.stores.predictions.records import (
@@ -42,8 +42,26 @@ class PredictionStore(ABC):
     url: str
 
     @abstractmethod
+    def start_job(self, job: JobRecord,
+                  take_over: Callable[[JobRecord], bool]) -> tuple[JobRecord, JobRecord | None]:
+        """Start `job`, or resume the unfinished job it repeats, as ONE atomic step: two runs never both start it.
+
+        In one transaction (under the store's write lock), the most recent unfinished job with
+        `job.fingerprint` is looked up. If there is one and `take_over(found)` is true, it is claimed
+        for `job.host` and `job.pid` (status running, `resumes` + 1) and `(claimed, found)` is
+        returned; otherwise `job` is inserted and `(job as stored, None)` returned. `take_over` may
+        raise to refuse (`found` is still running elsewhere): nothing is written and its error
+        propagates. `take_over=lambda found: False` always inserts `job` (a deliberate second job).
+
+        Example::
+
+            started, found = store.start_job(job, take_over=lambda found: True)
+            resume_from = found.rows_read if found is not None else 0
+        """
+
+    @abstractmethod
     def create_job(self, job: JobRecord) -> JobRecord:
-        """Insert a new job row (status running) and return it as stored."""
+        """Insert a new job row (status running) and return it as stored, whatever else is running (no check)."""
 
     @abstractmethod
     def get_job(self, job_id: str) -> JobRecord | None:

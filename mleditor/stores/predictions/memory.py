@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mleditor.errors import DataError, InvalidInputError
@@ -37,6 +37,14 @@ class MemoryStore(PredictionStore):
         self._predictions: dict[_PredictionKey, PredictionRecord] = {}
         self._jobs: dict[str, JobRecord] = {}
         self._rejects: dict[tuple[str, int], tuple[str, RejectRecord]] = {}  # (job, ordinal) -> (created, reject)
+
+    def start_job(self, job: JobRecord,
+                  take_over: Callable[[JobRecord], bool]) -> tuple[JobRecord, JobRecord | None]:
+        with self._lock:
+            found = self.find_unfinished_job(job.fingerprint)
+            if found is not None and take_over(found):
+                return self.claim_job(found.job_id, job.host, job.pid), found
+            return self.create_job(job), None
 
     def create_job(self, job: JobRecord) -> JobRecord:
         with self._lock:

@@ -15,12 +15,16 @@ from mleditor.stores.predictions.records import redact
 from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
 
 _SCHEMA_LOCK = 0x6D6C6564  # "mled": concurrent first runs must not race on CREATE TABLE IF NOT EXISTS
+_JOBS_LOCK = 0x6A6F6273  # "jobs": with a hash of the fingerprint, the key of start_job's lock
 
 
 class PostgresStore(SqlPredictionStore):
-    """A `postgresql://` store; the tables are created in the connection's current schema when missing."""
+    """A `postgresql://` store; the tables are created in the connection's current schema when missing.
 
-    def __init__(self, url: str) -> None:
+    With `create=False` nothing is created: a database without the tables is a DataError.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         super().__init__(url)
         require_extra("psycopg", "postgres")
         import psycopg
@@ -31,13 +35,29 @@ class PostgresStore(SqlPredictionStore):
         except psycopg.Error as exc:
             raise DataError(f"cannot connect to the store {redact(url)}: {_first_line(exc)}; "
                             "check --store and that the server is running") from None
+        if not create:
+            self._check_tables()
+            return
         with self._transaction() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
             for statement in SCHEMA.format(integer="BIGINT", real="DOUBLE PRECISION").split(";"):
                 cursor.execute(statement)
 
+    def _check_tables(self) -> None:
+        """DataError unless the connection's schema already holds the store's tables."""
+        _, rows = self._read("SELECT to_regclass('predictions'), to_regclass('jobs'), to_regclass('rejects')")
+        if None in rows[0]:
+            self.close()
+            raise DataError(f"no store at {redact(self.url)}: the database has no predictions, jobs and rejects "
+                            "tables; check --store (`mleditor batch run` creates them)")
+
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def _lock_jobs(self, cursor: Any, fingerprint: str) -> None:
+        # READ COMMITTED lets two transactions both find no job and both insert one: serialize them per
+        # fingerprint; the lock is released at commit, when the first one's job is visible to the next.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s::integer, hashtext(%s))", [_JOBS_LOCK, fingerprint])
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:

@@ -29,6 +29,12 @@ JOB_INTERRUPTED = "interrupted"
 UNFINISHED = (JOB_RUNNING, JOB_FAILED, JOB_INTERRUPTED)
 
 QuestionKey = tuple[str, int]  # (site, question_id)
+MAX_QUESTION_ID = 2**63 - 1  # a signed 64-bit integer: the largest id every backend can store (BIGINT, INTEGER)
+
+
+def question_id_in_range(question_id: int) -> bool:
+    """Whether a store can hold this id: 0 to MAX_QUESTION_ID (a larger one would stop the write, not the row)."""
+    return 0 <= question_id <= MAX_QUESTION_ID
 
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -73,12 +73,36 @@ class SqlPredictionStore(PredictionStore):
     def _sql(self, sql: str) -> str:
         return sql
 
-    def create_job(self, job: JobRecord) -> JobRecord:
-        values = [json.dumps(v) if name == "inputs" else v for name, v in job.to_dict().items()]
+    def _lock_jobs(self, cursor: Any, fingerprint: str) -> None:
+        """Inside `start_job`'s transaction: let no other start of this fingerprint in until it commits.
+
+        SQLite needs nothing more: `_transaction` begins with the database's write lock held.
+        """
+
+    def start_job(self, job: JobRecord,
+                  take_over: Callable[[JobRecord], bool]) -> tuple[JobRecord, JobRecord | None]:
         with self._transaction() as cursor:
-            cursor.execute(self._sql(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({_marks(JOB_COLUMNS)})"),
-                           values)
+            self._lock_jobs(cursor, job.fingerprint)
+            cursor.execute(self._sql(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE fingerprint = ? AND status IN "
+                                     f"({_marks(UNFINISHED)}) ORDER BY started_at DESC LIMIT 1"),
+                           [job.fingerprint, *UNFINISHED])
+            found = next(iter(_job_records(cursor.fetchall())), None)
+            if found is not None and take_over(found):
+                self._claim(cursor, found.job_id, job.host, job.pid)
+            else:
+                found = None
+                self._insert_job(cursor, job)
+        return self._job_or_fail(job.job_id if found is None else found.job_id), found
+
+    def create_job(self, job: JobRecord) -> JobRecord:
+        with self._transaction() as cursor:
+            self._insert_job(cursor, job)
         return self._job_or_fail(job.job_id)
+
+    def _insert_job(self, cursor: Any, job: JobRecord) -> None:
+        values = [json.dumps(v) if name == "inputs" else v for name, v in job.to_dict().items()]
+        cursor.execute(self._sql(f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({_marks(JOB_COLUMNS)})"),
+                       values)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         jobs = self._jobs("WHERE job_id = ?", [job_id])
@@ -94,10 +118,13 @@ class SqlPredictionStore(PredictionStore):
 
     def claim_job(self, job_id: str, host: str, pid: int) -> JobRecord:
         with self._transaction() as cursor:
-            cursor.execute(self._sql("UPDATE jobs SET status = ?, host = ?, pid = ?, resumes = resumes + 1, "
-                                     "updated_at = ?, ended_at = NULL, error = NULL WHERE job_id = ?"),
-                           [JOB_RUNNING, host, pid, utc_now(), job_id])
+            self._claim(cursor, job_id, host, pid)
         return self._job_or_fail(job_id)
+
+    def _claim(self, cursor: Any, job_id: str, host: str, pid: int) -> None:
+        cursor.execute(self._sql("UPDATE jobs SET status = ?, host = ?, pid = ?, resumes = resumes + 1, "
+                                 "updated_at = ?, ended_at = NULL, error = NULL WHERE job_id = ?"),
+                       [JOB_RUNNING, host, pid, utc_now(), job_id])
 
     def finish_job(self, job_id: str, status: str, error: str | None = None) -> JobRecord:
         now = utc_now()
@@ -182,7 +209,7 @@ class SqlPredictionStore(PredictionStore):
 
     def _jobs(self, clause: str, params: Sequence[Any]) -> list[JobRecord]:
         _, rows = self._read(self._sql(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs {clause}"), params)
-        return [JobRecord(**{**dict(zip(JOB_COLUMNS, row)), "inputs": json.loads(row[4])}) for row in rows]
+        return _job_records(rows)
 
     def _job_or_fail(self, job_id: str) -> JobRecord:
         job = self.get_job(job_id)
@@ -194,6 +221,10 @@ class SqlPredictionStore(PredictionStore):
         _, rows = self._read(self._sql(f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions {clause}"), params)
         return [PredictionRecord(*row) for row in rows]
 
+
+
+def _job_records(rows: Sequence[Sequence[Any]]) -> list[JobRecord]:
+    return [JobRecord(**{**dict(zip(JOB_COLUMNS, row)), "inputs": json.loads(row[4])}) for row in rows]
 
 
 def _marks(values: Sequence[Any]) -> str:

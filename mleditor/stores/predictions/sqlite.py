@@ -19,24 +19,38 @@ from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
 
 
 class SqliteStore(SqlPredictionStore):
-    """A `sqlite:///path` store; the file and its folder are created when missing."""
+    """A `sqlite:///path` store; the file and its folder are created when missing, unless `create=False`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         super().__init__(url)
         self.path = url.removeprefix("sqlite:///")
         if not self.path:
             raise DataError("the SQLite store URL has no path; use sqlite:///predictions.db")
+        file = Path(self.path).expanduser()
+        if not create and self.path != ":memory:" and not file.is_file():
+            raise DataError(f"no store at {self.path}; check --store (`mleditor batch run` creates one)")
         try:
             if self.path != ":memory:":
-                Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                file.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 30000")
+            if not create:
+                self._check_tables()
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.executescript(SCHEMA.format(integer="INTEGER", real="REAL"))
+            if create:
+                self._conn.executescript(SCHEMA.format(integer="INTEGER", real="REAL"))
         except (sqlite3.Error, OSError) as exc:
             raise DataError(f"cannot open the store {self.path}: {exc}; check --store") from None
+
+    def _check_tables(self) -> None:
+        """DataError unless the file already holds a prediction store (opening it must not turn it into one)."""
+        names = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"predictions", "jobs", "rejects"} <= names:
+            self._conn.close()
+            raise DataError(f"{self.path} is not a prediction store (no predictions, jobs and rejects tables); "
+                            "check --store")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
