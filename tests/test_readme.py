@@ -58,6 +58,7 @@ def test_the_example_answer_is_what_the_shipped_model_says():
     answer = json.loads(result.stdout)
     assert answer["score"] == pytest.approx(shown["score"], abs=1e-4)
     assert (answer["model_version"], answer["model_id"]) == (shown["model_version"], shown["model_id"])
+    assert answer["out_of_distribution"] == shown["out_of_distribution"]
     assert [(r["feature"], r["current"], r["typical"]) for r in answer["recommendations"]] == [
         (r["feature"], r["current"], r["typical"]) for r in shown["recommendations"]]
     assert [r["gain"] for r in answer["recommendations"]] == pytest.approx(

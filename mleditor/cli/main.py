@@ -59,6 +59,9 @@ def _print_prediction(prediction: Prediction, question: Question) -> None:
     title = question.title.strip() or "(no title)"
     out.print(f"[bold]{title[:80]}[/bold]")
     out.print(f"  score {prediction.score:.2f}  ·  {prediction.model_version} · model {prediction.model_id}")
+    if prediction.out_of_distribution:
+        unusual = ", ".join(item.describe() for item in prediction.out_of_distribution)
+        out.print(f"  [yellow]unusual input[/yellow] ({unusual}): the score is not reliable", highlight=False)
     if not prediction.recommendations:
         out.print("  no recommendations: nothing stands out as worth changing")
         return

@@ -29,5 +29,6 @@ class Prediction:
             "model_version": self.model_version,
             "model_id": self.model_id,
             "recommendations": [rec.to_dict() for rec in self.recommendations],
+            "out_of_distribution": [item.feature for item in self.out_of_distribution],
         }
 

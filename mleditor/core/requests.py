@@ -130,7 +130,6 @@ class PipelineResult:
             **self.prediction.to_dict(),
             "label": self.label,
             "confidence": self.confidence,
-            "out_of_distribution": [item.feature for item in self.prediction.out_of_distribution],
             "request_id": self.request_id,
             "timings_ms": self.timings_ms,
             "cached": self.cached,

@@ -78,6 +78,7 @@ async def test_an_unknown_model_version_is_404_naming_the_real_ones(make_client,
     (json.dumps({"title": "t" * 301, "body": "b"}).encode(), "title is 301 characters; the limit is 300"),
     (b'{"title": "\\ud800", "body": "b"}', "not valid Unicode"),
     (b'{"title": "\xff", "body": "b"}', "could not be read as JSON (is it UTF-8 text?)"),
+    (b'{"title": ' + b"1" * 4301 + b', "body": "b"}', "an integer with more digits than Python reads (4,300"),
 ])
 async def test_bad_input_is_422_with_a_message_saying_what_is_wrong(make_client, content, problem):
     async with make_client() as client:
@@ -119,6 +120,38 @@ async def test_a_chunked_10_mb_body_is_413_as_soon_as_the_limit_is_passed(make_c
         response = await client.post("/predict/v2", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "limit is 1,048,576 bytes" in response.json()["error"]
     assert body.chunks_read <= 18  # 1 MiB is 16 chunks: the rest of the 10 MB was never read
+
+
+async def test_requests_refused_by_the_body_guard_are_counted_under_the_route_they_were_sent_to(make_client):
+    big = {"Content-Type": "application/json", "Content-Length": str(TEN_MB)}
+    async with make_client() as client:
+        refused = [await client.post("/predict/v2", content=b"{}", headers=big),
+                   await client.post("/v2", content=b"title=a", headers={**big, "Content-Type": "text/plain"}),
+                   await client.post("/predict/v2", content=b"title=a", headers={"Content-Type": "text/plain"}),
+                   await client.post("/nowhere", content=b"{}", headers=big)]
+        metrics = (await client.get("/metrics")).text
+    assert [r.status_code for r in refused] == [413, 413, 415, 413]
+    for label in ('route="/predict/{model}",status="413"', 'route="/v2",status="413"',
+                  'route="/predict/{model}",status="415"', 'route="unmatched",status="413"'):
+        assert f"mleditor_requests_total{{{label}}} 1.0" in metrics, label
+
+
+async def test_an_oversize_page_form_gets_the_form_back_with_the_error_as_a_page(make_client):
+    form = {"title": "How?", "body": "x" * 2_000_000}
+    async with make_client() as client:
+        announced = await client.post("/v2", data=form)
+        chunked = await client.post("/v3", content=TenMegabytes(),
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+        from_a_browser = await client.post("/predict/v2", content=b"{}", headers={
+            "Content-Type": "application/json", "Content-Length": str(TEN_MB), "Accept": "text/html,*/*;q=0.8"})
+        from_a_program = await client.post("/predict/v2", content=b"{}", headers={
+            "Content-Type": "application/json", "Content-Length": str(TEN_MB)})
+    for page in (announced, chunked):
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+        assert 'id="error"' in page.text and "limit is 1,048,576 bytes" in page.text and 'id="question-form"' in page.text
+    assert 'action="/v2"' in announced.text and 'action="/v3"' in chunked.text
+    assert from_a_browser.status_code == 413 and 'id="error"' in from_a_browser.text
+    assert from_a_program.status_code == 413 and "limit is 1,048,576 bytes" in from_a_program.json()["error"]
 
 
 async def test_a_client_that_stalls_while_sending_its_body_gets_408(make_client):

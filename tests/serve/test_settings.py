@@ -14,6 +14,8 @@ def test_defaults_match_the_documented_ones():
     assert s.anonymous_enabled and s.anonymous_scopes == ("v1", "v2", "v3")
     assert (s.max_batch_size, s.max_wait_ms, s.cache_size, s.rate_limit_per_minute) == (64, 0.5, 10_000, 600)
     assert (s.max_request_bytes, s.log_level, s.graceful_timeout_s) == (1_048_576, "info", 10.0)
+    assert (s.body_timeout_s, s.body_deadline_s, s.header_deadline_s) == (30.0, 60.0, 10.0)
+    assert (s.max_connections_per_client, s.operator_access, s.operator_endpoints_open) == (100, "auto", True)
 
 
 def test_environment_overrides_the_file_which_overrides_the_defaults(tmp_path):
@@ -36,6 +38,10 @@ def test_the_config_file_can_come_from_the_environment(tmp_path):
     ({"MLEDITOR_SERVE_ANONYMOUS_SCOPES": "v1,v9"}, "anonymous_scopes"),
     ({"MLEDITOR_SERVE_WORKERS": "0"}, "workers"),
     ({"MLEDITOR_SERVE_LOG_LEVEL": "loud"}, "log_level"),
+    ({"MLEDITOR_SERVE_HEADER_DEADLINE_S": "0"}, "header_deadline_s"),
+    ({"MLEDITOR_SERVE_BODY_DEADLINE_S": "-1"}, "body_deadline_s"),
+    ({"MLEDITOR_SERVE_MAX_CONNECTIONS_PER_CLIENT": "-1"}, "max_connections_per_client"),
+    ({"MLEDITOR_SERVE_OPERATOR_ACCESS": "closed"}, "operator_access"),
 ])
 def test_unknown_keys_and_bad_values_are_refused_naming_the_key(environ, named):
     with pytest.raises(InvalidInputError, match=named):

@@ -32,7 +32,8 @@ class SqliteStore(SqlPredictionStore):
         try:
             if self.path != ":memory:":
                 file.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            target = self.path if self.path == ":memory:" else str(file)  # ~ expanded, as for the folder
+            self._conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 30000")
             if not create:
                 self._check_tables()
