@@ -140,19 +140,19 @@ def render(result: dict[str, Any]) -> str:
     lines = [f"command: `.venv/bin/python {result['command']}`  ", f"date: {result['date']}  ",
              "machine: {cpu}, {cores} cores, {platform}; Python {python}, onnxruntime {onnxruntime}  ".format(
                  **result["machine"]),
-             f"load: {result['version']}, cache off, {result['connections']} closed-loop connections = "
-             f"{result['probe_requests_per_s']:,} requests/s in the probe vs a peak of "
-             f"{result['peak_requests_per_s']:,} (64 connections); during the soak "
-             f"{result['soak_requests_per_s']:,} requests/s, {result['answers']:,} answers, "
-             f"{result['soak_errors']} errors", "",
+             (f"load: {result['version']}, cache off, {result['connections']} closed-loop connections = "
+              f"{result['probe_requests_per_s']:,} requests/s in the probe vs a peak of "
+              f"{result['peak_requests_per_s']:,} (64 connections); during the soak "
+              f"{result['soak_requests_per_s']:,} requests/s, {result['answers']:,} answers, "
+              f"{result['soak_errors']} errors"), "",
              "| minute | " + " | ".join(f"worker {i + 1} RSS MB" for i in range(len(workers))) + " |",
              "|---:|" + "---:|" * len(workers)]
     for row in result["rss_by_minute"]:
         lines.append(f"| {row['minute']} | " + " | ".join(f"{row['rss_mb'][w]:.1f}" for w in workers) + " |")
     growth = ", ".join(f"worker {i + 1} +{g:.1f} MB" for i, g in enumerate(result["growth_second_half_mb"].values()))
     verdict = "met" if result["levels_off"] else "NOT met"
-    lines += ["", f"growth over the second half: {growth}; memory levels off (≤ {result['tolerance_mb']} MB): "
-              f"**{verdict}**"]
+    lines += ["", (f"growth over the second half: {growth}; memory levels off (≤ {result['tolerance_mb']} MB): "
+                   f"**{verdict}**")]
     return "\n".join(lines)
 
 

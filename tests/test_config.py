@@ -47,6 +47,8 @@ BREAKS_CHECK: dict[tuple[str, str], object] = {
     ("serve", "rate_limit_backend"): "redis",
     ("serve", "max_request_bytes"): 0, ("serve", "body_timeout_s"): 0.0, ("serve", "log_level"): "loud",
     ("serve", "graceful_timeout_s"): -1.0,
+    ("serve", "body_deadline_s"): 0.0, ("serve", "header_deadline_s"): -1.0,
+    ("serve", "max_connections_per_client"): -1, ("serve", "operator_access"): "closed",
     ("hybrid", "ttl_s"): 0.0, ("hybrid", "lookup_timeout_s"): -0.5,
 }
 CHECKED = [(cls, section, key) for cls, section in DOORS for key in cls.checks]
@@ -212,7 +214,8 @@ def test_text_from_variables_becomes_the_field_type() -> None:
 
 
 VALID_OTHER: dict[tuple[type[Any], str], object] = {(ServeSettings, "log_level"): "debug",
-                                                    (ServeSettings, "rate_limit_backend"): "process"}
+                                                    (ServeSettings, "rate_limit_backend"): "process",
+                                                    (ServeSettings, "operator_access"): "key"}
 
 
 def changed(cls: type[Any]) -> Any:

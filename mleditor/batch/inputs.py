@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from mleditor.batch.scoring import InputRow
+from mleditor.core.records import MAX_QUESTION_ID
 from mleditor.errors import DataError, InvalidInputError, require_extra
 from mleditor.stores.predictions.base import PredictionStore
-from mleditor.stores.predictions.records import MAX_QUESTION_ID, RejectRecord, question_id_in_range
+from mleditor.stores.predictions.records import RejectRecord, question_id_in_range
 
 TABLE_PREFIX = "table:"
 ID_COLUMNS = ("question_id", "id")

@@ -21,14 +21,14 @@ from typing import IO, Any
 
 from mleditor.core.dataset import DatasetWriter, SourceFile
 from mleditor.core.html_text import html_to_markdown
-from mleditor.core.records import QuestionRecord
+from mleditor.core.records import MAX_QUESTION_ID, QuestionRecord
 from mleditor.errors import DataError, InvalidInputError, require_extra
 
 _QUESTION = "1"
 _EXPECTED = "expected a Posts.xml file, a folder containing one, or a .7z dump"
 _PROGRESS_EVERY = 100
 # Every integer read from a dump is kept in SQLite (the dataset, the prediction store): a signed 64-bit range.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MIN, _INT64_MAX = -MAX_QUESTION_ID - 1, MAX_QUESTION_ID
 
 
 class DumpWarning(UserWarning):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
@@ -354,8 +355,8 @@ def _unparsable_body(cause: BaseException | None) -> str:
     """Why FastAPI could not parse a JSON body, from the exception it chained (the JSON syntax has its own message)."""
     if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
         # json.loads refuses integers longer than sys.get_int_max_str_digits() (4,300 by default): CVE-2020-10735.
-        return ("the body holds an integer with more digits than Python reads (4,300; its integer-digit limit); "
-                'title and body are strings: send {"title": "...", "body": "..."}')
+        return (f"the body holds an integer with more digits than Python reads ({sys.get_int_max_str_digits():,}; "
+                'its integer-digit limit); title and body are strings: send {"title": "...", "body": "..."}')
     return 'the body could not be read as JSON (is it UTF-8 text?); send {"title": "...", "body": "..."}'
 
 

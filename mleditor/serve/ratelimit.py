@@ -11,7 +11,7 @@ Two backends keep the buckets, chosen by `rate_limit_backend` (`open_rate_limite
 * `process`: `RateLimiter` keeps them in this process's memory; with N workers a caller may get
   up to N times the allowance.
 
-Neither is shared across machines; `benchmarks/bench_ratelimit.py` measures what each costs.
+Neither is shared across machines; `benchmarks/bench_workers.py` measures what each costs.
 
     limiter = open_rate_limiter("shared", per_minute=600, store_path="mleditor.db")
     limiter.check("key:demo-app")          # raises RateLimitedError(retry_after_s, per_minute) when spent

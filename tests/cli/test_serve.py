@@ -27,6 +27,7 @@ def test_keys_are_created_once_listed_without_secrets_and_revoked(tmp_path):
     assert key.split("_", 2)[2] not in listed.stdout
     bad = run_mleditor("keys", "create", "--name", "x", "--scopes", "v4", "--store", store)
     assert bad.returncode == 2 and bad.stderr.startswith("error: scopes v4 not valid")
+    assert "ops" in run_mleditor("keys", "create", "--help").stdout
     profile = run_mleditor("profiles", "set", "42", "--questions", "3", "--median-score", "2.5",
                        "--preferred-version", "v2", "--store", store)
     assert profile.returncode == 0 and "3 questions" in profile.stderr
@@ -74,6 +75,59 @@ def test_serve_with_several_workers_passes_its_settings_to_each_and_stops_cleanl
             if server.poll() is None:
                 server.kill()
     assert statuses == {401}  # every worker read the file: anonymous access is off
+
+
+def test_serve_closes_trickling_connections_in_every_worker_and_takes_an_ops_key_for_metrics(tmp_path):
+    ops = run_mleditor("keys", "create", "--name", "prometheus", "--scopes", "ops",
+                       "--store", str(tmp_path / "serve.db")).stdout.strip()
+    server, base = start_server(tmp_path, "--workers", "2", MLEDITOR_SERVE_HEADER_DEADLINE_S="1",
+                                MLEDITOR_SERVE_ANONYMOUS_ENABLED="false")
+    with server:
+        try:
+            metrics = [httpx.get(base + "/metrics", headers=headers).status_code
+                       for headers in ({}, {"Authorization": f"Bearer {ops}"})]
+            # 200 clients each sending a byte of their headers every 0.2 s: they used to stay open for good.
+            seconds = _seconds_until_trickling_sockets_close(int(base.rsplit(":", 1)[1]), 200, every_s=0.2)
+            still_serving = httpx.get(base + "/healthz").status_code
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert metrics == [401, 200] and still_serving == 200
+    assert seconds < 5, f"trickling connections closed after {seconds:.1f} s; header_deadline_s is 1"
+
+
+def _seconds_until_trickling_sockets_close(port: int, count: int, every_s: float, limit_s: float = 10) -> float:
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 200
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+    started, step = time.monotonic(), 0
+    try:
+        open_ = set(sockets)
+        for sock in sockets:
+            sock.setblocking(False)
+        while open_ and time.monotonic() - started < limit_s:
+            for sock in list(open_):
+                try:
+                    if sock.recv(4096) == b"":
+                        open_.discard(sock)
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    open_.discard(sock)
+                    continue
+                try:
+                    sock.send(head[step % len(head):step % len(head) + 1])
+                except OSError:
+                    open_.discard(sock)
+            step += 1
+            time.sleep(every_s)
+        assert not open_, f"{len(open_)} of {count} trickling connections still open after {limit_s} s"
+        return time.monotonic() - started
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _status_for_announced_10_mb_body(base: str) -> int:

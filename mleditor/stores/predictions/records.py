@@ -20,6 +20,7 @@ from typing import Any
 from mleditor.core.features import normalize_title
 from mleditor.core.prediction import Prediction
 from mleditor.core.recommend import Recommendation
+from mleditor.core.records import MAX_QUESTION_ID
 from mleditor.core.validation import MAX_TITLE_CHARS
 
 JOB_RUNNING = "running"
@@ -29,7 +30,6 @@ JOB_INTERRUPTED = "interrupted"
 UNFINISHED = (JOB_RUNNING, JOB_FAILED, JOB_INTERRUPTED)
 
 QuestionKey = tuple[str, int]  # (site, question_id)
-MAX_QUESTION_ID = 2**63 - 1  # a signed 64-bit integer: the largest id every backend can store (BIGINT, INTEGER)
 
 
 def question_id_in_range(question_id: int) -> bool:

@@ -1,0 +1,163 @@
+"""Featurizing and converting HTML take time linear in the input (FEATURES.md §10).
+
+Each pathological body of 50,000 characters (the API's limit) is timed against an ordinary body of
+the same size in the same run: a quadratic step makes the ratio hundreds, a linear one keeps it
+near 1. Only ratios are asserted, with a wide margin, each the best of a few runs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import pytest
+
+from mleditor.core.features import featurize
+from mleditor.core.html_text import html_to_markdown
+
+SIZE = 50_000
+MAX_RATIO = 5.0
+RUNS = 3
+WORDS = ("how what why the a to of in is it not my beer hop yeast bottle brew carbonation temperature "
+         "sugar gravity ferment lager ale stout glass foam priming batch week infection").split()
+
+
+def _sentence(rng: random.Random) -> str:
+    return " ".join(rng.choices(WORDS, k=rng.randint(6, 22))).capitalize() + rng.choice(".?.!.")
+
+
+def ordinary_markdown(size: int = SIZE) -> str:
+    """Real-looking Markdown: paragraphs, a list, links, inline code and a fenced block, repeated to `size`."""
+    rng = random.Random(0)
+    blocks: list[str] = []
+    while sum(map(len, blocks)) < size:
+        blocks.append(" ".join(_sentence(rng) for _ in range(rng.randint(2, 6))))
+        blocks.append(f"See [the {rng.choice(WORDS)} notes](https://example.org/{rng.randint(1, 99)}) "
+                      f"and run `brew --{rng.choice(WORDS)}` first.")
+        blocks.append("\n".join(f"- {_sentence(rng)}" for _ in range(3)))
+        blocks.append("```\nfor bottle in batch:\n    prime(bottle, grams=4)\n```")
+    return "\n\n".join(blocks)[:size]
+
+
+def ordinary_html(size: int = SIZE) -> str:
+    """Real-looking post HTML, as the dumps have it: paragraphs, a list, links, code, repeated to `size`."""
+    rng = random.Random(0)
+    parts: list[str] = []
+    while sum(map(len, parts)) < size:
+        parts.append(f"<p>{' '.join(_sentence(rng) for _ in range(rng.randint(2, 6)))}</p>\n")
+        parts.append(f'<p>See <a href="https://example.org/{rng.randint(1, 99)}" rel="nofollow">the notes</a> '
+                     f"and run <code>brew --{rng.choice(WORDS)}</code> first.</p>\n")
+        parts.append("<ul>\n" + "".join(f"<li>{_sentence(rng)}</li>\n" for _ in range(3)) + "</ul>\n")
+        parts.append("<pre><code>for bottle in batch:\n    prime(bottle, grams=4)\n</code></pre>\n")
+    return "".join(parts)[:size]
+
+
+def _fill(unit: str, tail: str = "") -> str:
+    return unit * ((SIZE - len(tail)) // len(unit)) + tail
+
+
+def _lines(make: Callable[[int], str]) -> str:
+    lines: list[str] = []
+    total = 0
+    while total < SIZE:
+        lines.append(make(len(lines)))
+        total += len(lines[-1]) + 1
+    return "\n".join(lines)[:SIZE]
+
+
+PATHOLOGICAL_MARKDOWN = {
+    "open brackets": _fill("["),
+    "bracket then parenthesis": _fill("]("),
+    "links never closed": _fill("[a]("),
+    "image openers": _fill("!["),
+    "empty link texts never closed": _fill("[]("),
+    "backticks": _fill("`"),
+    "backtick before each letter": _fill("`a"),
+    "stars": _fill("*"),
+    "angle brackets": _fill("<"),
+    "ampersands": _fill("&"),
+    "full stops then a letter": _fill(".", "x"),
+    "mixed terminators then a letter": _fill("?!", "x"),
+    "nested quote markers": _fill("> ", "x"),
+    "nested list markers": _fill("- ", "x"),
+    "deeply nested list": _lines(lambda depth: "  " * (depth % 200) + "- item"),
+    "deeply nested quotes": _lines(lambda depth: "> " * (depth % 200) + "quoted"),
+    "one long word": _fill("a"),
+    "full-width brackets": _fill("\uff3b"),
+    "combining marks out of canonical order": "a" + "\u0301" * (SIZE // 2) + "\u0316" * (SIZE // 2 - 1),
+    "alternating combining marks": _fill("\u0301\u0316"),
+    "one letter per line": _fill("a\n"),
+    "fences": _fill("```\n"),
+    "bare url schemes": _fill("http://"),
+}
+
+PATHOLOGICAL_HTML = {
+    "angle brackets": _fill("<"),
+    "angle bracket then space": _fill("< "),
+    "unclosed start tags": _fill("<a"),
+    "unclosed tags with attributes": _fill("<p "),
+    "unclosed end tags": _fill("</"),
+    "unclosed comments": _fill("<!--x>"),
+    "unclosed declarations": _fill("<!"),
+    "unclosed processing instructions": _fill("<?"),
+    "unclosed paragraphs": _fill("<p>x"),
+    "unclosed bold": _fill("<b>x"),
+    "deeply nested divs": "<div>" * (SIZE // 11) + "x" + "</div>" * (SIZE // 11),
+    "deeply nested lists": _fill("<ul><li>x"),
+    "deeply nested quotes": _fill("<blockquote><p>x</p>"),
+    "deeply nested spans": _fill("<span>"),
+    "items in a heading": "<h2>" + _fill("<li>"),
+    "stray end tags in a deep stack": "<li>" + "<h2>" * (SIZE // 10) + "</b>" * (SIZE // 10),
+    "huge attribute value": '<p><a href="https://x.org/' + "a" * SIZE + '">link</a></p>',
+    "unclosed attribute value": '<p><a href="' + "a" * SIZE,
+    "many attributes": "<p " + _fill(" x=1", ">"),
+    "open brackets in text": "<p>" + _fill("[") + "</p>",
+    "link syntax in text": "<p>" + _fill("](") + "</p>",
+    "ampersands": _fill("&"),
+}
+
+
+def best_time(run: Callable[[str], object], text: str, *, within: float = float("inf")) -> float:
+    """The fastest of RUNS runs, in seconds; stops early once a run is within `within` (a slow input is run once)."""
+    best = float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        run(text)
+        best = min(best, time.perf_counter() - start)
+        if best <= within or best > 20 * within:
+            break
+    return best
+
+
+def _featurize(body: str) -> object:
+    return featurize("A title", body)
+
+
+def times_ordinary(run: Callable[[str], object], ordinary: str, shapes: dict[str, str]) -> dict[str, float]:
+    """How many times as long as `ordinary` each shape takes to `run`."""
+    baseline = best_time(run, ordinary)
+    times = {name: best_time(run, text, within=MAX_RATIO * baseline) for name, text in shapes.items()}
+    baseline = min(baseline, best_time(run, ordinary))  # a second look, in case the first was slowed down
+    return {name: round(seconds / baseline, 1) for name, seconds in times.items()}
+
+
+def _too_slow(ratios: dict[str, float]) -> dict[str, float]:
+    return {name: ratio for name, ratio in ratios.items() if ratio > MAX_RATIO}
+
+
+@pytest.mark.slow
+def test_featurizing_a_pathological_body_takes_at_most_a_few_times_an_ordinary_one():
+    assert len(ordinary_markdown()) == SIZE
+    assert _too_slow(times_ordinary(_featurize, ordinary_markdown(), PATHOLOGICAL_MARKDOWN)) == {}
+
+
+@pytest.mark.slow
+def test_converting_pathological_html_takes_at_most_a_few_times_ordinary_html():
+    assert len(ordinary_html()) == SIZE
+    assert _too_slow(times_ordinary(html_to_markdown, ordinary_html(), PATHOLOGICAL_HTML)) == {}
+
+
+def test_the_pathological_shapes_are_full_size():
+    for text in (*PATHOLOGICAL_MARKDOWN.values(), *PATHOLOGICAL_HTML.values()):
+        assert SIZE - 16 <= len(text) <= 2 * SIZE
