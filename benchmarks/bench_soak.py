@@ -68,15 +68,16 @@ class RssSampler(threading.Thread):
 
 
 def probe(load: LoadGenerator, url: str, fraction: float) -> tuple[float, int, float]:
-    """(peak requests/s, the fewest connections reaching `fraction` of it, their requests/s)."""
+    """(peak requests/s, the connections whose throughput is closest to `fraction` of it, their requests/s)."""
+    load.run(url, 8, 3)  # warm-up: first connections, first batches
     peak = load.run(url, 64, 10)
     peak_rate = peak["ok"] / peak["seconds"]
-    for connections in (1, 2, 4, 8, 16, 32):
+    rates = {}
+    for connections in (1, 2, 3, 4, 6, 8, 16):
         run = load.run(url, connections, 5)
-        rate = run["ok"] / run["seconds"]
-        if rate >= fraction * peak_rate:
-            return peak_rate, connections, rate
-    return peak_rate, 64, peak_rate
+        rates[connections] = run["ok"] / run["seconds"]
+    connections = min(rates, key=lambda c: abs(rates[c] - fraction * peak_rate))
+    return peak_rate, connections, rates[connections]
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,6 +91,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         server = RunningServer(spec, free_ports(1)[0], workdir)
         try:
             server.wait_ready()
+            idle = {pid: rss_mb(pid) for pid, _ in session_cpu_ticks(server.process.pid) if is_worker(pid)}
             url = server.url(f"/predict/{args.version}")
             peak_rate, connections, target_rate = probe(load, url, args.fraction)
             sampler = RssSampler(server.process.pid)
@@ -103,11 +105,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             sampler.stop()
         finally:
             server.stop()
-    return report(args, questions, peak_rate, connections, target_rate, sampler.samples, segments)
+    return report(args, questions, peak_rate, connections, target_rate, idle, sampler.samples, segments)
 
 
 def report(args: argparse.Namespace, questions: list[Any], peak_rate: float, connections: int, target_rate: float,
-           samples: list[tuple[float, dict[int, float]]], segments: list[dict[str, Any]]) -> dict[str, Any]:
+           idle: dict[int, float], samples: list[tuple[float, dict[int, float]]],
+           segments: list[dict[str, Any]]) -> dict[str, Any]:
     workers = sorted({pid for _, seen in samples for pid in seen})
     by_minute = []
     for minute in range(int(samples[-1][0] // 60) + 1 if samples else 0):
@@ -130,6 +133,7 @@ def report(args: argparse.Namespace, questions: list[Any], peak_rate: float, con
         "probe_requests_per_s": round(target_rate, 1),
         "soak_requests_per_s": round(ok / seconds, 1) if seconds else 0.0,
         "soak_errors": sum(s["errors"] for s in segments), "answers": ok,
+        "rss_started_mb": {str(pid): round(idle.get(pid, 0.0), 1) for pid in workers},
         "rss_by_minute": by_minute, "growth_second_half_mb": growth,
         "levels_off": all(g <= args.tolerance_mb for g in growth.values()), "tolerance_mb": args.tolerance_mb,
     }
@@ -147,6 +151,8 @@ def render(result: dict[str, Any]) -> str:
               f"{result['soak_errors']} errors"), "",
              "| minute | " + " | ".join(f"worker {i + 1} RSS MB" for i in range(len(workers))) + " |",
              "|---:|" + "---:|" * len(workers)]
+    lines.append("| started, before any load | " + " | ".join(f"{result['rss_started_mb'][w]:.1f}" for w in workers)
+                 + " |")
     for row in result["rss_by_minute"]:
         lines.append(f"| {row['minute']} | " + " | ".join(f"{row['rss_mb'][w]:.1f}" for w in workers) + " |")
     growth = ", ".join(f"worker {i + 1} +{g:.1f} MB" for i, g in enumerate(result["growth_second_half_mb"].values()))

@@ -40,11 +40,11 @@ class ListFrame(Frame):
     parent: ListFrame | None = None
     lines: list[str] = field(default_factory=list)  # used on the outermost list only
     line: InlineBuffer = field(default_factory=lambda: InlineBuffer(multiline=False))
+    root: ListFrame = field(init=False, repr=False)
+    """The outermost list, whose block this list's lines go to (kept, not searched for: lists nest deep)."""
 
-    @property
-    def root(self) -> ListFrame:
-        """The outermost list, whose block this list's lines go to."""
-        return self if self.parent is None else self.parent.root
+    def __post_init__(self) -> None:
+        self.root = self if self.parent is None else self.parent.root
 
 
 @dataclass(eq=False)

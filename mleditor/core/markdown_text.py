@@ -9,8 +9,9 @@ link or code span (FEATURES.md §3), matched after NFKC as the featurizer normal
 from __future__ import annotations
 
 import re
-import unicodedata
 from urllib.parse import quote
+
+from mleditor.core.features import nfkc
 
 SPACE_CHARS = " \t\n\r\f"
 """The characters HTML treats as white space."""
@@ -24,8 +25,10 @@ _LINE_SIGNAL = re.compile(
     r"(?:[-*+]|[0-9]{1,9}[.)])(?:[ \t]|$)|`{3,}|~{3,}|#{1,6}(?:[ \t]|$)|([-*_])(?:[ \t]*\1){2,}[ \t]*$"
 )
 _ORDERED_MARKER = re.compile(r"[0-9]{1,9}[.)]")
-_OPEN_BRACKETS = "[\uFE47\uFF3B"
-_CLOSE_BRACKETS = "]\uFE48\uFF3D"
+_THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # FEATURES.md §3.3
+_OPEN_BRACKETS = "[\uFE47\uFF3B"  # every character NFKC turns into "[" …
+_CLOSE_BRACKETS = "]\uFE48\uFF3D"  # … or into "]"
+_BRACKETS_TO_PARENTHESES = str.maketrans(dict.fromkeys(_OPEN_BRACKETS, "(") | dict.fromkeys(_CLOSE_BRACKETS, ")"))
 
 
 class InlineBuffer:
@@ -82,18 +85,23 @@ class InlineBuffer:
 
     def pop_lines(self) -> list[str]:
         """The collected content as stripped, non-empty lines; the buffer is emptied."""
+        if not self.parts:
+            self.pending_space = False
+            return []
         out: list[str] = []
+        code: list[bool] = []  # which pieces are code spans, which the featurizer drops first
         for piece, is_text in self.parts:
-            previous = _nfkc(out[-1][-1:]) if out else ""
+            previous = nfkc(out[-1][-1:]) if out else ""
             if is_text:
                 piece = _break_link_syntax(piece)
-                if previous == "]" and _nfkc(piece[:1]).startswith("("):
+                if previous == "]" and nfkc(piece[:1]).startswith("("):
                     piece = "\\" + piece
             elif piece.startswith(("[", "!")):
-                _neutralize_open_bracket(out)
-                if piece.startswith("[") and previous == "!":
+                _neutralize_open_bracket(out, code)
+                if piece.startswith("[") and previous.endswith("!"):
                     piece = " " + piece  # "!" + "[text](url)" would read as an image
             out.append(piece)
+            code.append(not is_text and piece.startswith("`"))
         self.parts = []
         self.pending_space = False
         lines = (line.strip() for line in "".join(out).split("\n"))
@@ -117,7 +125,7 @@ def collapse_space(text: str) -> str:
 
 def escape_line(line: str) -> str:
     """Backslash-escape a plain-text line start that would read as a list item, fence, heading or break."""
-    if _LINE_SIGNAL.match(_nfkc(line)) is None:
+    if _LINE_SIGNAL.match(nfkc(line)) is None:
         return line
     ordered = _ORDERED_MARKER.match(line)
     if ordered is not None:  # "1. x" -> "1\. x", the usual Markdown escape
@@ -126,14 +134,22 @@ def escape_line(line: str) -> str:
     return "\\" + line
 
 
+def list_line(marker: str, text: str) -> str:
+    """A list item's line: its indentation and marker, then its text, escaped if the line would read as a break."""
+    line = marker + text
+    if _THEMATIC_BREAK.match(nfkc(line)) is None:  # "- " + "--" is "- --", a thematic break
+        return line
+    return f"{marker}\\{text}"
+
+
 def clean_url(url: str) -> str:
     """Percent-encode what would end a Markdown link target early (whitespace and ")")."""
     return _URL_UNSAFE.sub(lambda match: quote(match.group(0), safe=""), url.strip())
 
 
 def link_text(text: str) -> str:
-    """Text fit for a link's or image's brackets: white space collapsed, "[" and "]" turned to parentheses."""
-    return collapse_space(text).replace("[", "(").replace("]", ")")
+    """Text fit for a link's or image's brackets: white space collapsed, brackets (in any width) turned to parentheses."""
+    return collapse_space(text).translate(_BRACKETS_TO_PARENTHESES)
 
 
 def code_span(code: str) -> str:
@@ -153,10 +169,6 @@ def fence(code: str) -> str:
     return f"{ticks}\n{code}\n{ticks}" if code else f"{ticks}\n{ticks}"
 
 
-def _nfkc(text: str) -> str:
-    return text if text.isascii() else unicodedata.normalize("NFKC", text)
-
-
 def _break_link_syntax(text: str) -> str:
     """Put a backslash inside every "](" (in any width that NFKC folds to it): plain text is no link."""
     if text.isascii():
@@ -165,14 +177,19 @@ def _break_link_syntax(text: str) -> str:
     for index, char in enumerate(text):
         out.append(char)
         following = text[index + 1 : index + 2]
-        if following and _nfkc(char) == "]" and _nfkc(following).startswith("("):
+        if following and nfkc(char) == "]" and nfkc(following).startswith("("):
             out.append("\\")
     return "".join(out)
 
 
-def _neutralize_open_bracket(pieces: list[str]) -> None:
-    """Turn a "[" left open on the current line into "\\(" so it cannot pair with the next link's "]("."""
+def _neutralize_open_bracket(pieces: list[str], code: list[bool]) -> None:
+    """Turn a "[" left open on the current line into "\\(" so it cannot pair with the next link's "](".
+
+    Code spans are passed over: the featurizer drops them before it looks for links (FEATURES.md §3.5).
+    """
     for index in range(len(pieces) - 1, -1, -1):
+        if code[index]:
+            continue
         piece = pieces[index]
         cut = max(piece.rfind("\n"), *(piece.rfind(bracket) for bracket in _CLOSE_BRACKETS))
         tail = piece[cut + 1 :]
