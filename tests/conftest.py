@@ -39,7 +39,7 @@ _SESSION_PATCH = pytest.StashKey[pytest.MonkeyPatch]()
 
 
 def _is_ours(name: str) -> bool:
-    return name.startswith("MLEDITOR_") or name == "RAY_ADDRESS"
+    return name.startswith("MLEDITOR_") or name in ("RAY_ADDRESS", "PROMETHEUS_MULTIPROC_DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:

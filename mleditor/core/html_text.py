@@ -14,6 +14,7 @@ walking its stack.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from html import unescape
@@ -62,14 +63,13 @@ _VOID = frozenset({"br", "img", "hr", "wbr", "input", "meta", "link", "col", "ar
 def html_to_markdown(html: str) -> tuple[str, HtmlSignals]:
     """Convert a post body to Markdown-flavoured text; count its code blocks, links, images, list items, paragraphs."""
     converter = _Converter()
-    try:
+    with contextlib.suppress(Exception):  # messy HTML must never stop an ingest; keep what was parsed
         converter.parse(html.replace("\r\n", "\n").replace("\r", "\n"))
-    except Exception:  # noqa: BLE001 - messy HTML must never stop an ingest; keep what was parsed
-        pass
     return converter.result()
 
 
 _MARKUP = re.compile(r"<[a-zA-Z/!?]")  # where HTMLParser may see markup; any other "<" is text
+_GT = re.compile(">")
 _START_TAG = re.compile(r"<[a-zA-Z]")
 _TAG_NAME_END = re.compile(r"[\t\n\r\f />\x00]")  # HTMLParser's tag names run up to one of these
 _COMMENT_CLOSE = re.compile(r"--\s*>")
@@ -112,7 +112,7 @@ class _LinearParser(HTMLParser):
         """Parse all of `html`, calling the handlers as `feed(html)` then `close()` would."""
         self.rawdata = html
         self._last_gt = html.rfind(">")
-        self._last_nul = html.rfind("\x00")
+        self._last_odd = max(html.rfind("\x00"), html.rfind("<!["))  # what can still parse past the last ">"
         self._finders: dict[re.Pattern[str], _Finder] = {}
         i = 0
         while i < len(html):
@@ -133,7 +133,7 @@ class _LinearParser(HTMLParser):
 
     def _markup(self, i: int) -> int:
         html = self.rawdata
-        if i > self._last_gt and self._last_nul < i and html.find("<![", i) < 0 and not self.cdata_elem:
+        if i > max(self._last_gt, self._last_odd) and not self.cdata_elem:
             self.handle_data(unescape(html[i:]))  # nothing can close any more: all text
             return len(html)
         if _START_TAG.match(html, i):
@@ -151,7 +151,7 @@ class _LinearParser(HTMLParser):
     def _unclosed(self, i: int) -> int:
         """Markup that never closes, as text: up to the next ">", else to the next "<" (as close() does)."""
         html = self.rawdata
-        gt = self._find(re.compile(">"), i + 1)
+        gt = self._find(_GT, i + 1)
         end = gt.end() if gt is not None else html.find("<", i + 1)
         end = end if end >= 0 else i + 1
         self.handle_data(html[i:end] if self.cdata_elem else unescape(html[i:end]))

@@ -148,7 +148,7 @@ def clean_url(url: str) -> str:
 
 
 def link_text(text: str) -> str:
-    """Text fit for a link's or image's brackets: white space collapsed, brackets (in any width) turned to parentheses."""
+    """Text fit for a link's or image's brackets: white space collapsed, brackets (any width) made parentheses."""
     return collapse_space(text).translate(_BRACKETS_TO_PARENTHESES)
 
 

@@ -62,6 +62,9 @@ class RateLimiter:
         self._rate = per_minute / 60.0  # tokens per second
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, last refill)
 
+    def close(self) -> None:
+        """Release what the limiter holds (nothing in this process-local one)."""
+
     def check(self, key: str) -> None:
         """Take one token from `key`'s bucket, or raise RateLimitedError with the seconds to wait."""
         if self.per_minute == 0:
