@@ -22,6 +22,12 @@ const browser = await chromium.launch({
 let failed = false;
 try {
   const page = await browser.newPage();
+  // The pages run under a strict Content-Security-Policy: a blocked script or style shows up here.
+  const problems = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`${message.text()} (${message.location().url})`);
+  });
+  page.on("pageerror", (error) => problems.push(String(error)));
   await page.goto(`${baseUrl}/v3`);
   await page.fill("#title", "how 2 fix my beer??");
   await page.fill("#body", "it tastes bad. i tried everything!!! thanks");
@@ -35,6 +41,7 @@ try {
   console.log(JSON.stringify({ score, confidence, recommendations, screenshot }));
   if (!/\d/.test(score)) throw new Error(`no score shown: ${JSON.stringify(score)}`);
   if (recommendations < 1) throw new Error("no recommendation shown");
+  if (problems.length) throw new Error(`the page logged errors (a CSP violation?): ${problems.join(" | ")}`);
 } catch (error) {
   console.error(String(error));
   failed = true;

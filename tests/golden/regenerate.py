@@ -17,18 +17,29 @@ HERE = Path(__file__).parent
 
 
 def expand(case: dict) -> dict:
-    """Cases may build long inputs instead of literal strings:
-    {"repeat": [text, n]} is text n times; {"numbered": [word, n]} is "word0 word1 ... word{n-1}"."""
+    """Cases may build long inputs instead of literal strings (see `build`)."""
     out = dict(case)
     for field in ("title", "body"):
-        value = case[field]
-        if isinstance(value, dict) and "repeat" in value:
-            text, times = value["repeat"]
-            out[field] = text * times
-        elif isinstance(value, dict):
-            word, count = value["numbered"]
-            out[field] = " ".join(f"{word}{i}" for i in range(count))
+        out[field] = build(case[field])
     return out
+
+
+def build(value: str | dict) -> str:
+    """A literal string, or {"repeat": [text, n]}: text n times; {"numbered": [word, n]}: "word0 word1 ... word{n-1}";
+    {"concat": [part, ...]}: the parts (each built) joined; {"nested": [prefix, text, n]}: n lines, line i being
+    prefix i times then text."""
+    if isinstance(value, str):
+        return value
+    if "repeat" in value:
+        text, times = value["repeat"]
+        return build(text) * times
+    if "numbered" in value:
+        word, count = value["numbered"]
+        return " ".join(f"{word}{i}" for i in range(count))
+    if "concat" in value:
+        return "".join(build(part) for part in value["concat"])
+    prefix, text, count = value["nested"]
+    return "\n".join(prefix * i + text for i in range(count))
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ VERSIONS: dict[str, dict[str, str]] = {
 
 
 PAGE_PATHS = frozenset({"/", *(f"/{version}" for version in MODEL_VERSIONS)})
-STATIC_FILES = {"style.css": "text/css", "page.js": "text/javascript"}
+STATIC_FILES = {"style.css": "text/css", "page.js": "text/javascript", "icon.svg": "image/svg+xml"}
 _COMMON = {"versions": VERSIONS, "max_title": MAX_TITLE_CHARS, "max_body": MAX_BODY_CHARS}
 
 
