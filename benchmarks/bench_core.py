@@ -1,8 +1,9 @@
-"""Core benchmark: featurizer throughput, single-question latency (v1, v2, v3) and batch scoring.
+"""Core benchmark: featurizer throughput, single-question latency (v1, v2, v3), batch scoring, pathological bodies.
 
 Run from the repository root (data: $MLEDITOR_DATA, else ../shared/data), copy the table to BENCHMARKS.md:
-    .venv/bin/python benchmarks/bench_core.py [--questions N] [--repeat R] [--calls C] [--json]
-Each figure sits next to its same-run baseline: the bare model call, or scoring one question at a time.
+    .venv/bin/python benchmarks/bench_core.py [--questions N] [--repeat R] [--calls C] [--json] [--pathological-only]
+Each figure sits next to its same-run baseline: the bare model call, scoring one question at a time, or an
+ordinary 50,000-character body (for the pathological ones, FEATURES.md §10).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shlex
 import statistics
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -28,6 +30,7 @@ import onnxruntime
 
 from mleditor import config
 from mleditor.core.features import Features, featurize
+from mleditor.core.html_text import html_to_markdown
 from mleditor.core.ingest import iter_dump_questions
 from mleditor.core.pipeline import model_input, postprocess
 from mleditor.core.predictor import Predictor
@@ -38,6 +41,31 @@ from mleditor.core.scorer import pad_ngram_ids
 BATCH_SIZES = (1, 32, 256)
 WARMUP_CALLS = 200
 V3_MODEL_GOAL_US = 1000.0  # the v3 goal: the batched counterfactual call stays well under 1 ms
+BODY_CHARS = 50_000  # the API's limit on a body
+# FEATURES.md §10: a pathological body of BODY_CHARS costs at most this many times an ordinary one (HTML is
+# allowed more: html.parser spends microseconds on each tag, and these shapes are denser in tags than a post).
+PATHOLOGICAL_GOALS = {"featurize": 5.0, "html_to_markdown": 10.0}
+
+
+def _repeated(unit: str, tail: str = "", note: str = "") -> tuple[str, str]:
+    """A row's label and body: `unit` as many times as fits in BODY_CHARS with `tail`, then `tail`."""
+    times = (BODY_CHARS - len(tail)) // len(unit)
+    label = f"{times:,} × {unit.encode('unicode_escape').decode().rstrip()}" + (f" then {tail}" if tail else "") + note
+    return label, unit * times + tail
+
+
+PATHOLOGICAL = {
+    "featurize": dict([
+        _repeated("["), _repeated("]("), _repeated("!["), _repeated("[a]("), _repeated(".", "x"),
+        _repeated("\u0301\u0316", note=" (marks out of order)"), _repeated("a\n"),
+    ]),
+    "html_to_markdown": dict([
+        _repeated("<a", note=" (never closed)"), _repeated("<p ", note=" (never closed)"), _repeated("<!--x>"),
+        _repeated("<p>a paragraph never closed "), _repeated("<ul><li>a nested item ", note=" (nested)"),
+        _repeated("<blockquote><p>a quoted line</p>", note=" (nested)"),
+    ]),
+}
+
 ModelInputs = tuple[np.ndarray, np.ndarray]  # (ngram_ids int64 [B, L], dense float32 [B, D])
 
 
@@ -175,6 +203,52 @@ def bench_batches(predictor: Predictor, questions: Sequence[Question], repeat: i
     return rows
 
 
+def dump_html(limit: int) -> tuple[str, str]:
+    """The first `limit` characters of the dumps' question bodies (HTML) in file order, and where they came from."""
+    root = config.data_dir() / "stackexchange"
+    parts: list[str] = []
+    for dump in sorted(root.glob("*/Posts.xml")) if root.is_dir() else []:
+        for _, row in ET.iterparse(dump):
+            if row.tag == "row" and row.get("PostTypeId") == "1":
+                parts.append(row.get("Body") or "")
+            row.clear()
+            if sum(map(len, parts)) >= limit:
+                return "".join(parts)[:limit], f"real: question bodies from the dumps under {root}"
+    questions = synthetic_questions(limit // 200)
+    html = "".join(f"<p>{q.body}</p>" for q in questions)[:limit]
+    return html, "SYNTHETIC: generated paragraphs"
+
+
+def best_ms(call: Callable[[str], object], text: str, runs: int = 5, budget_s: float = 10.0) -> float:
+    """The fastest of `runs` calls, in ms; fewer once they have taken `budget_s` (a quadratic step takes minutes)."""
+    best, spent = float("inf"), 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        call(text)
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+        if spent > budget_s:
+            break
+    return best * 1000
+
+
+def bench_pathological(questions: Sequence[Question]) -> dict[str, Any]:
+    """Each pathological 50,000-character body against an ordinary one, for featurize and html_to_markdown."""
+    ordinary_markdown = "\n\n".join(q.body for q in questions)[:BODY_CHARS]
+    ordinary_html, html_source = dump_html(BODY_CHARS)
+    ordinary = {"featurize": ordinary_markdown, "html_to_markdown": ordinary_html}
+    calls: dict[str, Callable[[str], object]] = {"featurize": partial(featurize, "A title"),
+                                                 "html_to_markdown": html_to_markdown}
+    rows = []
+    for step, shapes in PATHOLOGICAL.items():
+        baseline = best_ms(calls[step], ordinary[step])
+        rows.append({"step": step, "body": "ordinary (baseline)", "ms": baseline, "ratio": 1.0})
+        for name, text in shapes.items():
+            ms = best_ms(calls[step], text)
+            rows.append({"step": step, "body": name, "ms": ms, "ratio": ms / baseline})
+    return {"rows": rows, "html_source": html_source}
+
+
 def machine_info() -> dict[str, Any]:
     """What the figures depend on: CPU (from /proc/cpuinfo), cores, Python, onnxruntime and numpy versions."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -197,16 +271,43 @@ def cell(value: object) -> str:
     return "—" if value is None else f"{value:,.0f}" if isinstance(value, float) else str(value)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown: how it was made, then the featurizer, latency and batch tables."""
-    m, f, lat = report["machine"], report["featurizer"], report["latency"]
-    floor, v3 = lat[0]["p50_us"], lat[-1]
-    return "\n".join([
+def render_pathological(pathological: dict[str, Any]) -> list[str]:
+    """The pathological-body table and, per step, whether its goal is met."""
+    rows = pathological["rows"]
+    verdicts = []
+    for step, goal in PATHOLOGICAL_GOALS.items():
+        worst = max((r for r in rows if r["step"] == step), key=lambda r: r["ratio"])
+        verdict = "met" if worst["ratio"] <= goal else "NOT met"
+        verdicts.append(f"{step} within {goal:.0f}× of the ordinary body: {verdict} "
+                        f"(worst: {worst['body']}, {worst['ratio']:.1f}×)")
+    return [
+        *table(["50,000 characters", "body", "ms (best of 5)", "vs ordinary"],
+               [[r["step"], r["body"], f"{r['ms']:,.1f}", f"{r['ratio']:.1f}×"] for r in rows]),
+        (f"Ordinary bodies: featurize, the real questions' text joined; HTML, {pathological['html_source']}. "
+         f"Goals (FEATURES.md §10): {'; '.join(verdicts)}."),
+    ]
+
+
+def render_head(report: dict[str, Any]) -> list[str]:
+    """How the report was made: command, date, machine, data."""
+    m = report["machine"]
+    return [
         f"command: `{report['command']}`  ", f"date: {report['date']}  ",
         (f"machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), {m['platform']}; "
          f"Python {m['python']}, onnxruntime {m['onnxruntime']} ({m['onnx_intra_op_threads']} intra-op thread), "
          f"numpy {m['numpy']}  "),
         f"data: {report['data']}", "",
+    ]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: how it was made, then the featurizer, latency, batch and pathological tables."""
+    if "featurizer" not in report:
+        return "\n".join([*render_head(report), *render_pathological(report["pathological"])]).rstrip()
+    f, lat = report["featurizer"], report["latency"]
+    floor, v3 = lat[0]["p50_us"], lat[-1]
+    return "\n".join([
+        *render_head(report),
         *table(["featurizer, 1 process", "questions/s (median)", "mean chars/question", "M chars/s"],
                [["featurize(title, body)", f["questions_per_s"], f["mean_chars"], f"{f['chars_per_s'] / 1e6:.2f}"]]),
         *table(["single question", "p50 µs", "p90 µs", "p99 µs", "mean µs", "p50 vs model alone"],
@@ -218,6 +319,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         *table(["v2 scoring", "batch", "questions/s (median)", "vs one by one", "model alone questions/s"],
                [[r["mode"], r["batch"], r["questions_per_s"], f"{r['speedup']:.2f}×", r["model_questions_per_s"]]
                 for r in report["batches"]]),
+        *render_pathological(report["pathological"]),
     ]).rstrip()
 
 
@@ -228,6 +330,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, metavar="R", default=5, help="runs per throughput median (default: 5)")
     parser.add_argument("--calls", type=int, metavar="C", default=3000, help="calls per latency row (default: 3000)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of Markdown")
+    parser.add_argument("--pathological-only", action="store_true",
+                        help="time only the pathological bodies against ordinary ones (no model needed)")
     args = parser.parse_args(argv)
     for name in ("questions", "repeat", "calls"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -240,6 +344,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     step = partial(print, file=sys.stderr, flush=True)
     questions, source = load_questions(args.questions)
+    report: dict[str, Any] = {"command": shlex.join(sys.orig_argv), "date": time.strftime("%Y-%m-%d"),
+                              "data": source, "machine": machine_info()}
+    if args.pathological_only:
+        step(f"{source}\npathological bodies…")
+        report["pathological"] = bench_pathological(questions)
+        print(json.dumps(report, indent=2) if args.json else render_markdown(report))
+        return
     predictor = Predictor.load()
     step(f"{source}\nfeaturizer throughput…")
     featurizer = bench_featurizer(questions, args.repeat)
@@ -247,9 +358,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     latencies, rows_per_call = bench_latency(predictor, questions, args.calls)
     step("batch scoring…")
     batches = bench_batches(predictor, questions, args.repeat)
-    report = {"command": shlex.join(sys.orig_argv), "date": time.strftime("%Y-%m-%d"), "data": source,
-              "machine": machine_info(), "featurizer": featurizer, "calls": args.calls,
-              "latency": [asdict(x) for x in latencies], "v3_rows_per_call": rows_per_call, "batches": batches}
+    step("pathological bodies…")
+    report |= {"featurizer": featurizer, "calls": args.calls, "latency": [asdict(x) for x in latencies],
+               "v3_rows_per_call": rows_per_call, "batches": batches, "pathological": bench_pathological(questions)}
     print(json.dumps(report, indent=2) if args.json else render_markdown(report))
 
 

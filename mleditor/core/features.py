@@ -96,7 +96,9 @@ def _nfkc_in_steps(text: str) -> str:
     """NFKC as its definition composes it: decompose each character, order each run of marks, compose."""
     decomposed = "".join(map(_nfkd_char, text))
     ordered = _mark_tables().mark_run.sub(_in_canonical_order, decomposed)
-    return unicodedata.normalize("NFC", ordered)  # its own ordering step finds every run in order now
+    # NFC of any text canonically equivalent to NFKD(text) is NFKC(text); its own ordering step finds
+    # the runs in order now (one the tables missed it would still order, slowly).
+    return unicodedata.normalize("NFC", ordered)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -117,8 +119,8 @@ def _has_long_mark_run(text: str) -> bool:
 class _MarkTables:
     """Patterns over the characters that NFKD turns into combining marks (canonical combining class ≠ 0).
 
-    Only the speed of `nfkc` depends on them being complete (a run they miss is left to CPython:
-    slow, but right). Planes 0 and 1 hold every mark of Unicode 14.
+    Only the speed of `nfkc` depends on them being complete (a run they miss is ordered by CPython:
+    slowly, but right). Planes 0 and 1 hold every mark of Unicode 14.
     """
 
     maybe_long_run: re.Pattern[str]  # a superset that searches fast: a class of plane-0 characters and one range
@@ -128,6 +130,7 @@ class _MarkTables:
 
 @functools.cache
 def _mark_tables() -> _MarkTables:
+    """Built from the Unicode database on first use (some 30 ms), not at import."""
     marks: list[int] = []
     mark_like: list[int] = []  # marks, and U+0F73, U+FF9E…: no mark themselves, marks once decomposed
     for code in range(0x20000):
@@ -139,7 +142,7 @@ def _mark_tables() -> _MarkTables:
             mark_like.append(code)
     plane0 = [code for code in mark_like if code < 0x10000]
     beyond = [code for code in mark_like if code >= 0x10000]
-    maybe = plane0 + ([*range(beyond[0], beyond[-1] + 1)] if beyond else [])
+    maybe = [*plane0, *range(beyond[0], beyond[-1] + 1)] if beyond else plane0
     return _MarkTables(
         maybe_long_run=re.compile(f"[{_char_class(maybe)}]{{{_LONG_MARK_RUN}}}"),
         long_run=re.compile(f"[{_char_class(mark_like)}]{{{_LONG_MARK_RUN}}}"),

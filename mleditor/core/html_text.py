@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections import Counter
 from html import unescape
 from html.parser import HTMLParser
 
@@ -99,20 +98,22 @@ class _Finder:
 
 
 class _LinearParser(HTMLParser):
-    """`HTMLParser` (Python 3.11) fed a whole document and closed, in one pass linear in its length.
+    """`HTMLParser` (Python 3.11, `convert_charrefs=True`) fed a whole document and closed, in linear time.
 
-    `feed(html); close()` gives the same events, but `close()` rescans markup left open from each
-    "<" after it to the end (quadratic on "<a<a<a…", "<p <p <p…" or "<!--x>" repeated). Here the
-    tokenizer's own methods parse each complete construct; what cannot be complete is known from
-    where the last ">" (or "-->", "]>") is, and becomes text as `close()` makes it: up to the next
-    ">", else to the next "<". Past the last ">", with no NUL or "<![" left, all the rest is text.
+    `parse(html)` gives the events `feed(html); close()` gives (text may come in other pieces), but
+    `close()` rescans markup left open from each "<" after it to the end: quadratic on "<a<a<a…",
+    "<p <p <p…" or "<!--x>" repeated. Here HTMLParser's own methods parse each construct that is
+    complete; one that cannot be is known from where the last ">" (or "-->", "]]>") is, and becomes
+    text as `close()` makes it, up to the next ">", else to the next "<". Past the last ">", with no
+    NUL or "<![" left, all the rest is text. tests/core/test_html_text.py checks the events match.
     """
 
     def parse(self, html: str) -> None:
         """Parse all of `html`, calling the handlers as `feed(html)` then `close()` would."""
         self.rawdata = html
         self._last_gt = html.rfind(">")
-        self._last_odd = max(html.rfind("\x00"), html.rfind("<!["))  # what can still parse past the last ">"
+        # Past this, nothing can close: no ">", and no NUL or "<![" (which parse without one).
+        self._text_after = max(self._last_gt, html.rfind("\x00"), html.rfind("<!["))
         self._finders: dict[re.Pattern[str], _Finder] = {}
         i = 0
         while i < len(html):
@@ -133,7 +134,7 @@ class _LinearParser(HTMLParser):
 
     def _markup(self, i: int) -> int:
         html = self.rawdata
-        if i > max(self._last_gt, self._last_odd) and not self.cdata_elem:
+        if i > self._text_after and not self.cdata_elem:
             self.handle_data(unescape(html[i:]))  # nothing can close any more: all text
             return len(html)
         if _START_TAG.match(html, i):
@@ -215,14 +216,15 @@ class _Converter(_LinearParser):
         self._owners: list[tuple[int, Owner]] = [(0, self.root)]
         self._containers: list[Container] = [self.root]
         self._links: list[tuple[int, Link]] = []
-        self._open_tags: Counter[str] = Counter()
+        self._open_tags: dict[str, int] = {}
         self._open_headings = 0
         self._open_lists = 0
         self._text: list[str] = []  # data not handled yet: consecutive pieces are handled as one
         self.counts = {"code_blocks": 0, "links": 0, "images": 0, "list_items": 0, "paragraphs": 0}
 
     def result(self) -> tuple[str, HtmlSignals]:
-        self._handle_text()
+        if self._text:
+            self._handle_text()
         while len(self.stack) > 1:
             self._pop()
         self._flush_paragraph(self.root)
@@ -230,7 +232,8 @@ class _Converter(_LinearParser):
 
     # -- parser callbacks ---------------------------------------------------------------
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._handle_text()
+        if self._text:
+            self._handle_text()
         top = self.stack[-1]
         if isinstance(top, (Pre, Code, Skip)):
             if tag == "br" and not isinstance(top, Skip):
@@ -273,7 +276,8 @@ class _Converter(_LinearParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        self._handle_text()
+        if self._text:
+            self._handle_text()
         top = self.stack[-1]
         if isinstance(top, (Pre, Skip)) and tag != top.tag:
             return  # their content is verbatim (or dropped) up to their own end tag
@@ -291,9 +295,7 @@ class _Converter(_LinearParser):
         self._text.append(data)
 
     def _handle_text(self) -> None:
-        if not self._text:
-            return
-        data = "".join(self._text)
+        data = self._text[0] if len(self._text) == 1 else "".join(self._text)
         self._text.clear()
         top = self.stack[-1]
         if isinstance(top, (Pre, Code)):
@@ -419,7 +421,7 @@ class _Converter(_LinearParser):
         self._count_open(frame, 1)
 
     def _count_open(self, frame: Frame, change: int) -> None:
-        self._open_tags[frame.tag] += change
+        self._open_tags[frame.tag] = self._open_tags.get(frame.tag, 0) + change
         if isinstance(frame, Heading):
             self._open_headings += change
         elif isinstance(frame, ListFrame):
@@ -427,7 +429,7 @@ class _Converter(_LinearParser):
 
     def _may_close(self, tag: str) -> bool:
         """Whether an end tag closes an open frame (`_closes`), without walking the stack."""
-        if self._open_tags[tag]:
+        if self._open_tags.get(tag):
             return True
         return bool(self._open_headings if tag in _HEADINGS else self._open_lists if tag in _LISTS else 0)
 

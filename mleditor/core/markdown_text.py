@@ -9,6 +9,7 @@ link or code span (FEATURES.md §3), matched after NFKC as the featurizer normal
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import quote
 
 from mleditor.core.features import nfkc
@@ -28,6 +29,7 @@ _ORDERED_MARKER = re.compile(r"[0-9]{1,9}[.)]")
 _THEMATIC_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")  # FEATURES.md §3.3
 _OPEN_BRACKETS = "[\uFE47\uFF3B"  # every character NFKC turns into "[" …
 _CLOSE_BRACKETS = "]\uFE48\uFF3D"  # … or into "]"
+_CLOSE_BRACKET_BEFORE = re.compile(f"[{re.escape(_CLOSE_BRACKETS)}](?=.)", re.DOTALL)
 _BRACKETS_TO_PARENTHESES = str.maketrans(dict.fromkeys(_OPEN_BRACKETS, "(") | dict.fromkeys(_CLOSE_BRACKETS, ")"))
 
 
@@ -85,16 +87,18 @@ class InlineBuffer:
 
     def pop_lines(self) -> list[str]:
         """The collected content as stripped, non-empty lines; the buffer is emptied."""
-        if not self.parts:
+        if len(self.parts) <= 1 and (not self.parts or self.parts[0][1]):  # nothing, or one piece of text
+            text = _break_link_syntax(self.parts[0][0]).strip() if self.parts else ""
+            self.parts = []
             self.pending_space = False
-            return []
+            return [text] if text else []
         out: list[str] = []
         code: list[bool] = []  # which pieces are code spans, which the featurizer drops first
         for piece, is_text in self.parts:
-            previous = nfkc(out[-1][-1:]) if out else ""
+            previous = _nfkc_char(out[-1][-1:]) if out else ""
             if is_text:
                 piece = _break_link_syntax(piece)
-                if previous == "]" and nfkc(piece[:1]).startswith("("):
+                if previous == "]" and _nfkc_char(piece[:1]).startswith("("):
                     piece = "\\" + piece
             elif piece.startswith(("[", "!")):
                 _neutralize_open_bracket(out, code)
@@ -169,17 +173,21 @@ def fence(code: str) -> str:
     return f"{ticks}\n{code}\n{ticks}" if code else f"{ticks}\n{ticks}"
 
 
+def _nfkc_char(char: str) -> str:
+    """NFKC of one character (or none): nothing for it to put in order, so no need for `nfkc`'s care."""
+    return char if char.isascii() else unicodedata.normalize("NFKC", char)
+
+
 def _break_link_syntax(text: str) -> str:
     """Put a backslash inside every "](" (in any width that NFKC folds to it): plain text is no link."""
     if text.isascii():
         return text.replace("](", "]\\(")
-    out: list[str] = []
-    for index, char in enumerate(text):
-        out.append(char)
-        following = text[index + 1 : index + 2]
-        if following and nfkc(char) == "]" and nfkc(following).startswith("("):
-            out.append("\\")
-    return "".join(out)
+    return _CLOSE_BRACKET_BEFORE.sub(_escape_parenthesis_after, text)
+
+
+def _escape_parenthesis_after(bracket: re.Match[str]) -> str:
+    following = bracket.string[bracket.end() : bracket.end() + 1]
+    return bracket.group() + "\\" if _nfkc_char(following).startswith("(") else bracket.group()
 
 
 def _neutralize_open_bracket(pieces: list[str], code: list[bool]) -> None:

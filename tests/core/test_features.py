@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mleditor.core import features as F
+from mleditor.core import text_structure as S
 from mleditor.core.features import DENSE_FEATURES, SPEC_VERSION, featurize
 from tests.golden.regenerate import expand
 
@@ -145,3 +150,55 @@ def test_golden_vector(vector):
     for name, expected in vector["dense"].items():
         got = result.dense[F.DENSE_INDEX[name]]
         assert math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12), name
+
+
+# -- §10: the linear-time formulations find what the spec's patterns, searched naively, find ---------
+
+SPEC_SENTENCE_BREAK = re.compile(r"[.!?]+(?=[ \t\n]|\Z)|\u3002+|\n")  # §5 as written
+_BRACKETS = st.text(alphabet="[]()!a \n", max_size=40)
+_MARKS = ["\u0301", "\u0316", "\u0327", "\u0345", "\u05b0", "\u0f71", "\u0f72", "\u0f73", "\u0f74", "\u0f80",
+          "\u3099", "\uff9e", "\U0001d165", "\U0001d167"]
+_TEXT_WITH_MARKS = st.lists(st.sampled_from(["a", "e", "o", " ", "\u1100", "\u1161", "\u11a8", "\u0b47", "\u0b3e",
+                                            "\u304b", "\uff76", "é", "\u0344", *_MARKS]), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_BRACKETS)
+@example("[[[a](b)")
+@example("![[![a](b)](c)")
+def test_images_are_found_and_replaced_as_the_spec_pattern_finds_them(text):
+    assert S._replace_images(text) == (S.IMAGE.sub(" ", text), len(S.IMAGE.findall(text)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_BRACKETS)
+@example("[a](b[c](d)")
+@example("[a)[b](c)")
+def test_links_are_found_and_replaced_as_the_spec_pattern_finds_them(text):
+    assert S._replace_links(text) == (S.LINK.sub(" ", text), S.LINK.sub(r"\1", text), len(S.LINK.findall(text)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="a .!?\n\t\u3002", max_size=40))
+@example("...x. y!")
+def test_sentences_split_where_the_spec_pattern_splits(text):
+    assert F.SENTENCE_BREAK.split(text) == SPEC_SENTENCE_BREAK.split(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TEXT_WITH_MARKS)
+def test_nfkc_in_steps_is_unicode_nfkc(text):
+    assert F._nfkc_in_steps(text) == unicodedata.normalize("NFKC", text)
+
+
+@pytest.mark.parametrize("run", ["\u0301" * 40 + "\u0316" * 40, "\u0f73" * 60, "\U0001d167\U0001d165" * 30])
+def test_a_long_run_of_marks_is_normalized_in_steps_to_the_same_nfkc(run):
+    text = f"a{run}b"
+    assert F._has_long_mark_run(text)
+    assert F.nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_ordinary_non_ascii_text_is_left_to_unicodedata():
+    text = "Le café est très bon à Paris. 北京的咖啡很好喝，真的很好喝，我们明天再去一次吧！🍺🍺🍺" * 3
+    assert not F._has_long_mark_run(text)
+    assert F.nfkc(text) == unicodedata.normalize("NFKC", text)
