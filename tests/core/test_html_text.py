@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from mleditor.core import markdown_text
 from mleditor.core.features import normalize
-from mleditor.core.html_text import MAX_NESTING, _LinearParser, html_to_markdown
+from mleditor.core.html_parser import LinearParser
+from mleditor.core.html_text import MAX_NESTING, html_to_markdown
 from mleditor.core.records import HtmlSignals
 from mleditor.core.text_structure import parse_body
 
@@ -304,10 +305,10 @@ class _StdlibRecorder(_Recorder, HTMLParser):
         HTMLParser.__init__(self, convert_charrefs=True)
 
 
-class _LinearRecorder(_Recorder, _LinearParser):
+class _LinearRecorder(_Recorder, LinearParser):
     def __init__(self) -> None:
         _Recorder.__init__(self)
-        _LinearParser.__init__(self, convert_charrefs=True)
+        LinearParser.__init__(self, convert_charrefs=True)
 
 
 def _events(parser: _Recorder, run) -> list[tuple[object, ...]]:
