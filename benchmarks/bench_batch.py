@@ -251,7 +251,7 @@ def print_tables(report: dict[str, Any]) -> None:
     base_qps = baseline["rows"] / baseline["wall_s"]
     base_cpu = baseline["cpu_s"] / baseline["rows"]
     print(f"Rows: {report['rows']:,} ({report['real_questions']:,} real questions x {report['copies']}); "
-          "model se9-v1 v3; chunk size as given; SQLite store.\n")
+          "model se15-v1 v3; chunk size as given; SQLite store.\n")
     print("| path | processes | rows | wall s | questions/s | CPU ms/question | x one-by-one (q/s) | x cheaper (CPU) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in report["throughput"]:

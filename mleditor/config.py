@@ -50,6 +50,16 @@ def data_dir(environ: dict[str, str] | None = None) -> Path:
     return Path(env.get("MLEDITOR_DATA", DEFAULT_DATA_DIR)).expanduser()
 
 
+def dump_dirs(environ: dict[str, str] | None = None) -> list[Path]:
+    """Every site folder holding a Posts.xml in every `stackexchange*/` folder of the data dir, in name order.
+
+    `../shared/data` has `stackexchange/` and `stackexchange-more/`; two dumps of one site (`ai` and
+    `ai-2017`) are both listed: the dataset merges them (`mleditor.core.dataset.merge_same_sites`).
+    """
+    root = data_dir(environ)
+    return sorted((p.parent for p in root.glob("stackexchange*/*/Posts.xml")), key=lambda p: (p.parent.name, p.name))
+
+
 def models_dirs(environ: dict[str, str] | None = None) -> list[Path]:
     """Registry roots searched for model directories: $MLEDITOR_MODELS (colon-separated) then the shipped ones."""
     env = os.environ if environ is None else environ

@@ -81,6 +81,17 @@ def data_dir(developer_env: dict[str, str]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_dump_dirs(data_dir: Path) -> list[Path]:
+    """Every site dump of every `stackexchange*/` folder (what `mleditor data ingest` reads); skips when absent."""
+    from mleditor.config import dump_dirs
+
+    found = dump_dirs({"MLEDITOR_DATA": str(data_dir)})
+    if not found:
+        pytest.skip(f"Stack Exchange dumps not found under {data_dir}/stackexchange*/ (set MLEDITOR_DATA)")
+    return found
+
+
+@pytest.fixture(scope="session")
 def real_data_dir(data_dir: Path) -> Path:
     """The Stack Exchange dumps (one folder per site); the test skips when they are absent."""
     root = data_dir / "stackexchange"

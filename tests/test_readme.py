@@ -94,5 +94,5 @@ def test_the_batch_and_data_commands_run_on_the_real_dumps(tmp_path, real_data_d
         result = subprocess.run(mleditor_command(*command), capture_output=True, text=True, timeout=600,
                                 cwd=tmp_path, env={**os.environ, **env})
         assert result.returncode == 0, (command, result.stderr[-2000:])
-    assert (tmp_path / "predictions.db").is_file() and (tmp_path / "data" / "se9.sqlite").is_file()
+    assert (tmp_path / "predictions.db").is_file() and (tmp_path / "data" / "questions.sqlite").is_file()
 

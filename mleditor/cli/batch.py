@@ -22,7 +22,7 @@ from mleditor.cli.options import (
     several_values,
     version_option,
 )
-from mleditor.config import data_dir
+from mleditor.config import data_dir, dump_dirs
 from mleditor.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -37,10 +37,10 @@ _INPUTS_HELP = ("Posts.xml, dump folder, .7z, .csv, .parquet or table:NAME; seve
 
 
 def _default_inputs() -> list[str]:
-    root = data_dir() / "stackexchange"
-    found = sorted(str(p.parent) for p in root.glob("*/Posts.xml"))
+    found = [str(path) for path in dump_dirs()]
     if not found:
-        raise InvalidInputError(f"no dumps found under {root}; pass --input PATH or set MLEDITOR_DATA")
+        raise InvalidInputError(f"no dumps found under {data_dir()}/stackexchange*/; pass --input PATH or set "
+                                "MLEDITOR_DATA")
     return found
 
 
@@ -48,7 +48,7 @@ def _default_inputs() -> list[str]:
 def run(
     inputs: Optional[list[str]] = typer.Option(
         None, "--input", "-i", metavar="PATH...",
-        help=f"{_INPUTS_HELP} (default: every site under $MLEDITOR_DATA/stackexchange)."),
+        help=f"{_INPUTS_HELP} (default: every site of every $MLEDITOR_DATA/stackexchange*/ folder)."),
     store_url: str = prediction_store_option(),
     version: str = version_option(),
     model_dir: Optional[str] = model_dir_option(),

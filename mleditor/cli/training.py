@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from mleditor.cli.options import err, json_option, model_dir_option, out
-from mleditor.config import data_dir
+from mleditor.config import data_dir, dump_dirs
 from mleditor.errors import InvalidInputError, require_extra
 
 if TYPE_CHECKING:
@@ -37,18 +37,19 @@ def _progress() -> Iterator[Callable[[str, float], None]]:
 
 
 def _default_paths() -> list[Path]:
-    root = data_dir() / "stackexchange"
-    paths = sorted(p.parent for p in root.glob("*/Posts.xml"))
+    paths = dump_dirs()
     if not paths:
-        raise InvalidInputError(f"no dumps found under {root}; pass paths or set MLEDITOR_DATA")
+        raise InvalidInputError(f"no dumps found under {data_dir()}/stackexchange*/; pass paths or set MLEDITOR_DATA")
     return paths
 
 
 @data_app.command("ingest")
 def ingest(
     paths: Optional[list[Path]] = typer.Argument(None, help="Posts.xml files, folders holding one, or .7z dumps "
-                                                 "(default: every site under $MLEDITOR_DATA/stackexchange)."),
-    output: Path = typer.Option(..., "--output", "-o", help="The SQLite dataset file to write."),
+                                                 "(default: every site of every $MLEDITOR_DATA/stackexchange*/ "
+                                                 "folder; two dumps of one site are merged)."),
+    output: Path = typer.Option(Path("data/questions.sqlite"), "--output", "-o",
+                                help="The SQLite dataset file to write."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated",
                                          help="Keep the questions read before a dump breaks off."),
 ) -> None:
@@ -67,6 +68,8 @@ def ingest(
                                on_warning=on_warning)
     for site, count in sorted(summary.questions_per_site.items()):
         out.print(f"{site:24} {count:>7,} questions")
+    for merge in summary.merged:
+        out.print(f"merged: {merge.describe()}", highlight=False)
     out.print(f"wrote {sum(summary.questions_per_site.values()):,} questions to {output}"
               + (f"; {summary.skipped} rows skipped (see warnings)" if summary.skipped else ""))
 

@@ -98,6 +98,12 @@ class DatasetWriter:
             self._connection.close()
             self._connection = None
 
+    def merge_same_sites(self) -> list[SiteMerge]:
+        """Merge the sites written that are two dumps of one site (see `merge_same_sites`)."""
+        if self._connection is None:
+            raise RuntimeError("DatasetWriter is not open; use it in a `with` block")
+        return merge_same_sites(self._connection)
+
     def write_site(
         self, site: str, records: Iterable[QuestionRecord], source: SourceFile | None = None
     ) -> int:
@@ -123,6 +129,48 @@ class DatasetWriter:
                 )
         self._sites_written.add(site)
         return written
+
+
+@dataclass(frozen=True)
+class SiteMerge:
+    """Two dumps of one site found in a dataset, merged into one: every question once, the later dump's row kept."""
+
+    site: str  # the name the merged site keeps (the earlier dump's)
+    later: str  # the later dump's site name, merged into `site`
+    shared: int  # questions in both dumps: the later dump's rows kept (later score, later edits)
+    only_earlier: int  # questions only in the earlier dump: kept
+    only_later: int  # questions only in the later dump: kept
+
+    def describe(self) -> str:
+        return (f"{self.later} is a later dump of {self.site}: {self.shared:,} questions in both (the later rows "
+                f"kept), {self.only_earlier:,} only in {self.site}, {self.only_later:,} only in {self.later}")
+
+
+# Two sites are one when most of the smaller one's questions reappear in the other with the same id
+# and creation date (a creation date never changes; a title may be edited between dumps).
+SAME_SITE_SHARE = 0.5
+SAME_SITE_MIN_QUESTIONS = 10
+
+
+def merge_same_sites(connection: sqlite3.Connection) -> list[SiteMerge]:
+    """Find pairs of sites that are two dumps of one site and merge each into the earlier dump's name."""
+    sizes = dict(connection.execute("SELECT site, COUNT(*) FROM questions GROUP BY site").fetchall())
+    latest = dict(connection.execute("SELECT site, MAX(creation_date) FROM questions GROUP BY site").fetchall())
+    pairs = connection.execute(
+        "SELECT a.site, b.site, COUNT(*) FROM questions a JOIN questions b ON a.id = b.id AND a.site < b.site "
+        "AND a.creation_date = b.creation_date GROUP BY a.site, b.site").fetchall()
+    merges = []
+    for first, second, shared in pairs:
+        if shared < max(SAME_SITE_MIN_QUESTIONS, SAME_SITE_SHARE * min(sizes[first], sizes[second])):
+            continue
+        earlier, later = sorted((first, second), key=lambda s: (latest[s], sizes[s]))
+        with connection:
+            connection.execute("DELETE FROM questions WHERE site = ? AND id IN "
+                               "(SELECT id FROM questions WHERE site = ?)", (earlier, later))
+            connection.execute("UPDATE questions SET site = ? WHERE site = ?", (earlier, later))
+            connection.execute("UPDATE sources SET site = ? WHERE site = ?", (earlier, later))
+        merges.append(SiteMerge(earlier, later, shared, sizes[earlier] - shared, sizes[later] - shared))
+    return merges
 
 
 def write_dataset(records: Iterable[QuestionRecord], output: Path) -> int:

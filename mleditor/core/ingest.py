@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from mleditor.core.dataset import DatasetWriter, SourceFile
+from mleditor.core.dataset import DatasetWriter, SiteMerge, SourceFile
 from mleditor.core.html_text import html_to_markdown
 from mleditor.core.records import MAX_QUESTION_ID, QuestionRecord
 from mleditor.errors import DataError, InvalidInputError, require_extra
@@ -42,6 +42,7 @@ class IngestSummary:
     questions_per_site: dict[str, int]
     skipped: int
     files: list[dict[str, Any]] = field(default_factory=list)
+    merged: list[SiteMerge] = field(default_factory=list)  # two dumps of one site, counted once
 
 
 def iter_dump_questions(
@@ -98,7 +99,12 @@ def ingest_dumps(
                 "sha256": source.sha256, "questions": written, "skipped": reader.skipped,
                 "truncated": reader.truncated,
             })
-    return IngestSummary(questions_per_site=per_site, skipped=sum(r.skipped for r in readers), files=files)
+        merged = writer.merge_same_sites()
+    for merge in merged:
+        per_site[merge.site] = merge.shared + merge.only_earlier + merge.only_later
+        del per_site[merge.later]
+    return IngestSummary(questions_per_site=per_site, skipped=sum(r.skipped for r in readers), files=files,
+                         merged=merged)
 
 
 class _UnusableRow(Exception):

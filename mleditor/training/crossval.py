@@ -32,6 +32,7 @@ class CrossValidatedRow:
     model: str
     pooled: BinaryMetrics
     fold_roc_auc: tuple[float, ...]
+    site_roc_auc: tuple[tuple[str, float], ...] = ()  # the pooled ROC AUC of each site with both labels
 
     @property
     def roc_auc_std(self) -> float:
@@ -79,9 +80,13 @@ def cross_validate(dataset: Path, config: TrainConfig = TrainConfig(), folds: in
         if on_progress:
             on_progress("cross-validation", (fold + 1) / folds)
 
+    sites = np.array([r.site for r in records])
+    by_site = [(site, sites == site) for site in sorted(set(sites.tolist()))]
     return [
         CrossValidatedRow(name, compute_metrics(labels, probs),
-                          tuple(round(roc_auc(labels[fold_of == f], probs[fold_of == f]), 4) for f in range(folds)))
+                          tuple(round(roc_auc(labels[fold_of == f], probs[fold_of == f]), 4) for f in range(folds)),
+                          tuple((site, round(roc_auc(labels[m], probs[m]), 4)) for site, m in by_site
+                                if 0 < labels[m].sum() < m.sum()))
         for name, probs in predictions.items()
     ]
 

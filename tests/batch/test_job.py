@@ -23,7 +23,7 @@ def test_a_job_writes_one_prediction_per_question_and_records_itself(store, tmp_
     job = summary.job
     counts = (job.status, job.rows_read, job.rows_scored, job.rows_skipped, job.rows_failed)
     assert counts == (JOB_COMPLETED, 120, 120, 0, 0)
-    assert job.chunks_done == 5 and job.model_id == "se9-v1" and job.model_version == "v3" and job.ended_at
+    assert job.chunks_done == 5 and job.model_id == "se15-v1" and job.model_version == "v3" and job.ended_at
     assert job.inputs == [str(path)] and summary.resumed_from is None
     assert store.count_predictions("v3") == 120
 
@@ -101,7 +101,7 @@ def test_a_failed_job_resumes_after_its_last_committed_chunk(store, tmp_path, cs
 def test_no_resume_starts_a_fresh_job(store, tmp_path, csv_file, questions):
     path = csv_file(tmp_path / "q.csv", questions(10))
     now = utc_now()
-    store.create_job(JobRecord("old", "whatever", "se9-v1", "v3", [str(path)], "local", JOB_FAILED, host="h", pid=1,
+    store.create_job(JobRecord("old", "whatever", "se15-v1", "v3", [str(path)], "local", JOB_FAILED, host="h", pid=1,
                                started_at=now, updated_at=now))
     summary = run_batch_job(spec_for(path, resume=False), store)
     assert summary.resumed_from is None and summary.job.job_id != "old"
@@ -112,7 +112,7 @@ def test_a_job_still_running_in_a_live_process_is_not_resumed_twice(store, tmp_p
     run_batch_job(spec_for(path), store)  # learn the fingerprint
     fingerprint = store.list_jobs()[0].fingerprint
     now = utc_now()
-    store.create_job(JobRecord("busy", fingerprint, "se9-v1", "v3", [str(path)], "local", JOB_RUNNING,
+    store.create_job(JobRecord("busy", fingerprint, "se15-v1", "v3", [str(path)], "local", JOB_RUNNING,
                                host=os.uname().nodename, pid=os.getppid(), started_at=now, updated_at=now))
     with pytest.raises(InvalidInputError, match="still running"):
         run_batch_job(spec_for(path), store)

@@ -116,7 +116,7 @@ def test_a_newline_in_an_input_name_never_becomes_a_directive_or_a_command(tmp_p
 @pytest.mark.parametrize("field, value", [
     ("store_url", "sqlite:///p.db\nExecStartPre=/bin/sh -c id"),
     ("store_url", "postgresql://db/p\r* * * * * id"),
-    ("model", "se9-v1\x00"),
+    ("model", "se15-v1\x00"),
     ("store_url", "sqlite:///p\u2028.db"),
 ])
 def test_control_characters_in_any_scheduled_argument_are_refused(in_tmp, field, value):

@@ -92,7 +92,7 @@ def test_jsonl_keeps_ids_and_reports_bad_lines_without_stopping(tmp_path):
 def test_models_list_shows_the_shipped_model():
     result = mleditor("models", "list", "--json")
     assert result.returncode == 0
-    assert any(row.get("model_id") == "se9-v1" for row in json.loads(result.stdout))
+    assert any(row.get("model_id") == "se15-v1" for row in json.loads(result.stdout))
 
 
 def test_demo_runs_on_the_shipped_model():

@@ -327,3 +327,43 @@ def test_ids_and_scores_beyond_64_bits_skip_the_row_and_ingest_goes_on(tmp_path)
     assert summary.questions_per_site == {"big": 2} and summary.skipped == 2
     assert any("Id 99999999999999999999 is out of range" in w for w in warnings)
     assert {q.id: q.owner_id for q in read_dataset(tmp_path / "out.db")} == {2: None, 4: None}
+
+
+def _dump(folder: Path, rows: list[tuple[int, str, int, str]]) -> Path:
+    """A site folder whose Posts.xml holds questions (id, creation date, score, title)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f'  <row Id="{i}" PostTypeId="1" CreationDate="{date}" Score="{score}" Body="&lt;p&gt;Body {i}.&lt;/p&gt;" '
+             f'OwnerUserId="{i % 3}" Title="{title}" Tags="&lt;t&gt;" AnswerCount="0" />' for i, date, score, title in rows]
+    (folder / "Posts.xml").write_text('<?xml version="1.0" encoding="utf-8"?>\n<posts>\n' + "\n".join(lines)
+                                      + "\n</posts>\n", encoding="utf-8")
+    return folder
+
+
+def test_two_dumps_of_one_site_give_each_question_once_with_the_later_values(tmp_path):
+    early = [(i, f"2015-01-{i:02d}T10:00:00.000", 1, f"Question {i}") for i in range(1, 13)]
+    late = [(i, f"2015-01-{i:02d}T10:00:00.000", 10 + i, f"Question {i} (edited)") for i in range(2, 13)]
+    late += [(20, "2019-06-01T10:00:00.000", 5, "A new question")]
+    other = [(i, f"2016-03-{i:02d}T10:00:00.000", 2, f"Other {i}") for i in range(1, 13)]  # same ids, other site
+    folders = [_dump(tmp_path / "a" / "beer", early), _dump(tmp_path / "b" / "beer-2020", late),
+               _dump(tmp_path / "a" / "meta", other)]
+    summary = ingest_dumps(folders, tmp_path / "d.sqlite")
+    records = read_dataset(tmp_path / "d.sqlite")
+    beer = {r.id: r for r in records if r.site == "beer"}
+    assert sorted(beer) == [*range(1, 13), 20] and len([r for r in records if r.site == "beer"]) == 13
+    assert beer[1].score == 1 and beer[5].score == 15 and beer[5].title == "Question 5 (edited)" and beer[20].score == 5
+    assert {r.site for r in records} == {"beer", "meta"} and sum(r.site == "meta" for r in records) == 12
+    (merge,) = summary.merged
+    assert (merge.site, merge.later, merge.shared, merge.only_earlier, merge.only_later) == ("beer", "beer-2020", 11,
+                                                                                            1, 1)
+    assert summary.questions_per_site == {"beer": 13, "meta": 12}
+
+
+@pytest.mark.data
+def test_every_real_dump_together_gives_each_question_once(tmp_path, real_dump_dirs):
+    summary = ingest_dumps(real_dump_dirs, tmp_path / "all.sqlite")
+    records = read_dataset(tmp_path / "all.sqlite")
+    assert len({(r.site, r.id) for r in records}) == len(records) == sum(summary.questions_per_site.values())
+    merged = {(m.site, m.later) for m in summary.merged}
+    if {p.name for p in real_dump_dirs} >= {"ai", "ai-2017", "beer", "beer-2020"}:
+        assert merged == {("ai", "ai-2017"), ("beer", "beer-2020")}
+        assert len(records) == 6476 and len(summary.questions_per_site) == 15  # the data README's totals

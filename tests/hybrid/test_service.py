@@ -149,14 +149,14 @@ def test_the_prediction_store_serves_as_the_hybrid_lookup(tmp_path, backend):
 
     url = f"sqlite:///{tmp_path / 'predictions.db'}" if backend == "sqlite" else "memory://"
     lookup = StoreLookup.open(url)
-    prediction = Prediction(0.42, "v3", "se9-v1", [Recommendation("links", "Link it", 0.0, 1.0, 0.02)])
+    prediction = Prediction(0.42, "v3", "se15-v1", [Recommendation("links", "Link it", 0.0, 1.0, 0.02)])
     digest = content_hash(TITLE, BODY)
-    assert lookup.get_by_content_hash("se9-v1", "v3", digest) is None
+    assert lookup.get_by_content_hash("se15-v1", "v3", digest) is None
     lookup.save(prediction, digest, TITLE)
-    found = lookup.get_by_content_hash("se9-v1", "v3", digest)
+    found = lookup.get_by_content_hash("se15-v1", "v3", digest)
     assert found.prediction == prediction and found.content_hash == digest
     assert found.created.tzinfo is not None
-    assert lookup.get_by_content_hash("se9-v1", "v2", digest) is None
+    assert lookup.get_by_content_hash("se15-v1", "v2", digest) is None
     assert lookup.get_prediction("_live", int(digest[:15], 16), "v3").prediction.score == 0.42
 
 

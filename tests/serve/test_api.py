@@ -22,7 +22,7 @@ async def test_predict_answers_score_label_confidence_recommendations_version_id
         response = await client.post("/predict/v3", json=question, headers={"X-Request-ID": "trace-123"})
     assert response.status_code == 200
     answer = response.json()
-    assert 0 <= answer["score"] <= 1 and answer["model_version"] == "v3" and answer["model_id"] == "se9-v1"
+    assert 0 <= answer["score"] <= 1 and answer["model_version"] == "v3" and answer["model_id"] == "se15-v1"
     assert answer["label"] in answer["confidence"] and isinstance(answer["recommendations"], list)
     assert answer["request_id"] == "trace-123" == response.headers["X-Request-ID"]
     assert {"validate", "gather", "preprocess", "model", "postprocess"} <= set(answer["timings_ms"])

@@ -58,5 +58,5 @@ def test_an_unknown_key_in_the_file_is_refused_naming_it(tmp_path):
 
 
 def test_settings_survive_a_round_trip_through_the_environment():
-    s = ServeSettings(port=9001, anonymous_enabled=False, anonymous_scopes=("v2",), model="se9-v1", max_wait_ms=0.5)
+    s = ServeSettings(port=9001, anonymous_enabled=False, anonymous_scopes=("v2",), model="se15-v1", max_wait_ms=0.5)
     assert load_settings(environ=settings_to_env(s)) == s

@@ -17,7 +17,7 @@ from mleditor.config import PACKAGED_MODELS_DIR
 from mleditor.training.evaluate import merge_metrics
 from tests.helpers import REPO_ROOT, run_mleditor
 
-SHIPPED = PACKAGED_MODELS_DIR / "se9-v1"
+SHIPPED = PACKAGED_MODELS_DIR / "se15-v1"
 DUMPS = REPO_ROOT / "tests" / "fixtures" / "dumps"
 
 
@@ -41,7 +41,7 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def copied_model(tmp_path) -> Path:
-    return Path(shutil.copytree(SHIPPED, tmp_path / "se9-copy"))
+    return Path(shutil.copytree(SHIPPED, tmp_path / "se15-copy"))
 
 
 def test_evaluating_the_shipped_model_leaves_its_card_and_meta_byte_identical(dataset, tmp_path):
@@ -51,7 +51,7 @@ def test_evaluating_the_shipped_model_leaves_its_card_and_meta_byte_identical(da
     assert "| ML Editor v2/v3 (model) | test (author split) |" in printed.stdout
     as_json = evaluate("--data", str(dataset), "--no-baselines", "--json")
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout)["model_id"] == "se9-v1"
+    assert json.loads(as_json.stdout)["model_id"] == "se15-v1"
     assert evaluate("--data", str(dataset), "--no-baselines", "--output", str(tmp_path / "out")).returncode == 0
     assert digest(SHIPPED) == before
 

@@ -34,7 +34,7 @@ class PredictionStore(ABC):
         from mleditor.stores.predictions import PredictionRecord, open_store
 
         with open_store("memory://") as store:     # or sqlite:///predictions.db, postgresql://...
-            store.upsert([PredictionRecord("beer", 1, "v3", "se9-v1", "ab12", 0.62, 0.04, "[]", "Flat beer?")])
+            store.upsert([PredictionRecord("beer", 1, "v3", "se15-v1", "ab12", 0.62, 0.04, "[]", "Flat beer?")])
             store.get_prediction("beer", 1, "v3").score        # 0.62
             store.top_questions("beer", "v3", n=5)             # most to gain from an edit first
     """
