@@ -32,7 +32,7 @@ def assert_usage_error(result: subprocess.CompletedProcess, fragment: str) -> No
     (["serve", "--port", "abc"], "Invalid value for '--port'"),
     (["predict", "--model-dir"], "requires an argument"),
     (["keys", "revoke"], "Missing argument"),
-    (["data", "ingest"], "Missing option '--output'"),
+    (["keys", "create"], "Missing option '--name'"),
     (["batch", "run", "--input", "a.xml", "b.xml"], "Missing option '--store'"),
     (["demo", "extra"], "unexpected extra argument"),
     (["models", "list", "extra"], "unexpected extra argument"),
