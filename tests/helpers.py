@@ -220,6 +220,16 @@ def run_mleditor(*args: str, env: dict[str, str] | None = None, timeout: float =
                           env={**os.environ, **(env or {})}, text=True)
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM a server started by `start_server`, wait up to 30 s for it (and its pipes), else kill it."""
+    server.terminate()
+    try:
+        server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()
+
+
 def start_server(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
     """Run `mleditor serve` on a free port and return it once /healthz answers."""
     port = free_port()

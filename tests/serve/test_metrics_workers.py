@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mleditor.hybrid.service import HybridMetrics
 from mleditor.serve.metrics import MULTIPROCESS_ENV, ServeMetrics, multiprocess_directory
-from tests.helpers import GOOD_QUESTION, REPO_ROOT, start_server
+from tests.helpers import GOOD_QUESTION, REPO_ROOT, start_server, stop_server
 
 PREDICT_200 = ("mleditor_requests_total", {"route": "/predict/{model}", "status": "200"})
 
@@ -151,10 +151,5 @@ def test_every_scrape_counts_the_requests_of_both_workers_even_after_one_is_repl
                  "the replacement worker")
         assert [sample(scrape(base), *PREDICT_200) for _ in range(6)] == [requests] * 6  # the dead one's count stays
     finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        stop_server(server)
     assert not folder.exists() and not list(scratch.glob("mleditor-metrics-*"))  # the CLI removed it

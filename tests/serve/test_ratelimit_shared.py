@@ -24,7 +24,7 @@ from mleditor.serve.ratelimit import (
     shared_path,
 )
 from mleditor.serve.settings import ServeSettings
-from tests.helpers import GOOD_QUESTION, REPO_ROOT, start_server
+from tests.helpers import GOOD_QUESTION, REPO_ROOT, start_server, stop_server
 
 
 class FakeClock:
@@ -152,11 +152,6 @@ def test_one_limit_per_caller_across_the_worker_processes_of_a_server(tmp_path):
             with httpx.Client(base_url=base, timeout=10) as client:  # a new connection per request
                 statuses.append(client.post("/predict/v1", json=GOOD_QUESTION).status_code)
     finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        stop_server(server)
     assert set(statuses) == {200, 429}
     assert statuses.count(200) in (10, 11)  # 11 only if a token came back (one per 6 s) meanwhile
