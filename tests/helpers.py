@@ -220,6 +220,34 @@ def run_mleditor(*args: str, env: dict[str, str] | None = None, timeout: float =
                           env={**os.environ, **(env or {})}, text=True)
 
 
+def trickle_until_closed(sockets: list[socket.socket], data: bytes, every_s: float, for_s: float) -> float:
+    """Send one byte of `data` to each socket every `every_s` until all are closed; the seconds that took."""
+    started = time.monotonic()
+    open_ = list(sockets)
+    for sock in open_:
+        sock.setblocking(False)
+    step = 0
+    while open_ and time.monotonic() - started < for_s:
+        for sock in list(open_):
+            try:
+                if sock.recv(65536) == b"":
+                    open_.remove(sock)
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:  # reset: closed too
+                open_.remove(sock)
+                continue
+            try:
+                sock.send(data[step % len(data):step % len(data) + 1])
+            except OSError:
+                open_.remove(sock)
+        step += 1
+        time.sleep(every_s)
+    assert not open_, f"{len(open_)} of {len(sockets)} trickling connections still open after {for_s} s"
+    return time.monotonic() - started
+
+
 def stop_server(server: subprocess.Popen) -> None:
     """SIGTERM a server started by `start_server`, wait up to 30 s for it (and its pipes), else kill it."""
     server.terminate()

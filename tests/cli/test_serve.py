@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.helpers import run_mleditor, start_server
+from tests.helpers import run_mleditor, start_server, trickle_until_closed
 
 
 def test_keys_are_created_once_listed_without_secrets_and_revoked(tmp_path):
@@ -99,32 +99,10 @@ def test_serve_closes_trickling_connections_in_every_worker_and_takes_an_ops_key
 
 
 def _seconds_until_trickling_sockets_close(port: int, count: int, every_s: float, limit_s: float = 10) -> float:
-    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 200
     sockets = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
-    started, step = time.monotonic(), 0
     try:
-        open_ = set(sockets)
-        for sock in sockets:
-            sock.setblocking(False)
-        while open_ and time.monotonic() - started < limit_s:
-            for sock in list(open_):
-                try:
-                    if sock.recv(4096) == b"":
-                        open_.discard(sock)
-                        continue
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    open_.discard(sock)
-                    continue
-                try:
-                    sock.send(head[step % len(head):step % len(head) + 1])
-                except OSError:
-                    open_.discard(sock)
-            step += 1
-            time.sleep(every_s)
-        assert not open_, f"{len(open_)} of {count} trickling connections still open after {limit_s} s"
-        return time.monotonic() - started
+        return trickle_until_closed(sockets, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 200, every_s,
+                                    for_s=limit_s)
     finally:
         for sock in sockets:
             sock.close()

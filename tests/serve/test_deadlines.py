@@ -14,6 +14,8 @@ import time
 import httpx
 import pytest
 
+from tests.helpers import trickle_until_closed
+
 QUESTION = json.dumps({"title": "How?", "body": "Like this."}).encode()
 
 
@@ -29,34 +31,6 @@ def _closed_within(sock: socket.socket, seconds: float) -> tuple[bytes, float]:
     while chunk := sock.recv(65536):
         received += chunk
     return received, time.monotonic() - started
-
-
-def _trickle(sockets: list[socket.socket], data: bytes, every_s: float, for_s: float) -> float:
-    """Send one byte of `data` to each socket every `every_s` until all are closed; the seconds that took."""
-    started = time.monotonic()
-    open_ = list(sockets)
-    for sock in open_:
-        sock.setblocking(False)
-    step = 0
-    while open_ and time.monotonic() - started < for_s:
-        for sock in list(open_):
-            try:
-                if sock.recv(65536) == b"":
-                    open_.remove(sock)
-                    continue
-            except BlockingIOError:
-                pass
-            except OSError:  # reset: closed too
-                open_.remove(sock)
-                continue
-            try:
-                sock.send(data[step % len(data):step % len(data) + 1])
-            except OSError:
-                open_.remove(sock)
-        step += 1
-        time.sleep(every_s)
-    assert not open_, f"{len(open_)} of {len(sockets)} trickling connections still open after {for_s} s"
-    return time.monotonic() - started
 
 
 def test_a_client_trickling_its_headers_gets_408_and_is_closed_after_header_deadline_s(make_server):
@@ -83,7 +57,7 @@ def test_two_hundred_clients_trickling_a_byte_each_are_all_closed_soon_after_the
     port = make_server(header_deadline_s=1.0, max_connections_per_client=0)
     sockets = [_connect(port) for _ in range(200)]
     try:
-        seconds = _trickle(sockets, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100, 0.2, for_s=10)
+        seconds = trickle_until_closed(sockets, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100, 0.2, for_s=10)
     finally:
         for sock in sockets:
             sock.close()
@@ -121,7 +95,7 @@ def test_a_body_trickled_after_the_answer_no_longer_holds_the_connection(make_se
     port = make_server(body_deadline_s=0.8)
     with _connect(port) as sock:
         sock.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-        seconds = _trickle([sock], b"x", 0.1, for_s=8)
+        seconds = trickle_until_closed([sock], b"x", 0.1, for_s=8)
     assert seconds < 4
 
 
