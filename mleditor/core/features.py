@@ -1,17 +1,26 @@
 """The featurizer: a question's title and body → hashed n-gram ids + dense handcrafted features.
 
-This module implements FEATURES.md exactly (spec version `SPEC_VERSION`); the golden vectors in
-tests/golden/ pin it so that other implementations (the browser's JavaScript) can match it.
-Every step takes time linear in the input's length (FEATURES.md §10).
+This module is FEATURES.md (spec version `SPEC_VERSION`) in pure Python: the *reference*, the
+oracle every other implementation is tested against (the golden vectors in tests/golden/, and
+differential tests). Every step takes time linear in the input's length (FEATURES.md §10).
+
+`featurize`, `featurize_normalized` and `featurize_many` run the selected implementation: the
+compiled one (`mleditor.core.native_features`, built at install) unless `$MLEDITOR_FEATURIZER`
+or `use_featurizer("reference")` says otherwise; where it was not built, the reference, with a
+one-line warning. Both give the same ids and bit-identical dense values.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Protocol
 
 import mmh3
 import numpy as np
@@ -283,6 +292,80 @@ def dense_features(title: str, body: str) -> tuple[np.ndarray, list[str], list[s
     return dense, title_tokens, body_tokens
 
 
+def reference_featurize_normalized(title: str, body: str) -> Features:
+    """The reference (this module) on text already normalized by §2: the oracle of every other implementation."""
+    dense, title_tokens, body_tokens = dense_features(title, body)
+    return Features(ngram_ids=ngram_ids(title_tokens, body_tokens), dense=dense)
+
+
+class Featurizer(Protocol):
+    """An implementation of FEATURES.md §3-§8, on text already normalized by §2."""
+
+    name: str
+
+    def featurize_normalized(self, title: str, body: str) -> Features: ...
+
+    def featurize_many_normalized(self, titles: Sequence[str], bodies: Sequence[str]) -> list[Features]: ...
+
+
+class ReferenceFeaturizer:
+    """The pure-Python reference."""
+
+    name = "reference"
+
+    def featurize_normalized(self, title: str, body: str) -> Features:
+        return reference_featurize_normalized(title, body)
+
+    def featurize_many_normalized(self, titles: Sequence[str], bodies: Sequence[str]) -> list[Features]:
+        _check_same_length(titles, bodies)
+        return [reference_featurize_normalized(title, body) for title, body in zip(titles, bodies)]
+
+
+FEATURIZER_ENV = "MLEDITOR_FEATURIZER"
+FEATURIZERS = ("native", "reference")
+_active: Featurizer | None = None
+
+
+def use_featurizer(name: str | None = None, environ: Mapping[str, str] | None = None) -> Featurizer:
+    """Select the implementation every `featurize*` call runs, and return it.
+
+    `name` is "native" or "reference"; without it, `$MLEDITOR_FEATURIZER`; without that, native
+    where it was built and the reference (with a one-line warning) where it was not. Asking for
+    "native" where it was not built is an error that says how to build it.
+    """
+    global _active
+    env = os.environ if environ is None else environ
+    requested = name if name is not None else env.get(FEATURIZER_ENV) or None
+    if requested is not None and requested not in FEATURIZERS:
+        from mleditor.errors import InvalidInputError
+
+        source = "use_featurizer()" if name is not None else f"${FEATURIZER_ENV}"
+        raise InvalidInputError(f"the featurizer named by {source} must be 'native' or 'reference'; got {requested!r}")
+    if requested == "reference":
+        _active = ReferenceFeaturizer()
+        return _active
+    try:
+        from mleditor.core.native_features import NativeFeaturizer
+    except ImportError as exc:
+        hint = ("reinstall mleditor where a C compiler and the Python headers exist (e.g. apt-get install gcc "
+                "python3-dev; pip install -e .)")
+        if requested == "native":
+            from mleditor.errors import MLEditorError
+
+            raise MLEditorError(f"the native featurizer is not built ({exc}); {hint}") from exc
+        warnings.warn(f"mleditor: the native featurizer is not built ({exc}); using the pure-Python reference, "
+                      f"about 10x slower; {hint}", RuntimeWarning, stacklevel=2)
+        _active = ReferenceFeaturizer()
+        return _active
+    _active = NativeFeaturizer()
+    return _active
+
+
+def active_featurizer() -> Featurizer:
+    """The implementation in use, selected by `use_featurizer()` on first use."""
+    return _active if _active is not None else use_featurizer()
+
+
 def featurize(title: str, body: str) -> Features:
     """Featurize one question (title and Markdown-flavoured body) per FEATURES.md."""
     return featurize_normalized(normalize_title(title), normalize(body))
@@ -290,5 +373,18 @@ def featurize(title: str, body: str) -> Features:
 
 def featurize_normalized(title: str, body: str) -> Features:
     """Featurize text already normalized by §2 (as `prepare_question` returns it): normalizing is not repeated."""
-    dense, title_tokens, body_tokens = dense_features(title, body)
-    return Features(ngram_ids=ngram_ids(title_tokens, body_tokens), dense=dense)
+    return (_active or active_featurizer()).featurize_normalized(title, body)
+
+
+def featurize_many(titles: Sequence[str], bodies: Sequence[str], *, normalized: bool = False) -> list[Features]:
+    """Featurize many questions in one call (the per-call overhead paid once); `normalized`: §2 already applied."""
+    _check_same_length(titles, bodies)
+    if not normalized:
+        titles = [normalize_title(title) for title in titles]
+        bodies = [normalize(body) for body in bodies]
+    return (_active or active_featurizer()).featurize_many_normalized(titles, bodies)
+
+
+def _check_same_length(titles: Sequence[str], bodies: Sequence[str]) -> None:
+    if len(titles) != len(bodies):
+        raise ValueError(f"titles and bodies must be as long as each other; got {len(titles)} and {len(bodies)}")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from mleditor.core import features as F
 from mleditor.core import text_structure as S
 from mleditor.core.features import DENSE_FEATURES, SPEC_VERSION, featurize
+from mleditor.core.native_features import NativeFeaturizer
 from tests.golden.regenerate import expand
 
 GOLDEN_DIR = Path(__file__).parents[1] / "golden"
@@ -142,10 +143,12 @@ def test_golden_vectors_cover_the_cases_file():
     assert len(cases) >= 40
 
 
+@pytest.mark.parametrize("implementation", ["native", "reference"])
 @pytest.mark.parametrize("vector", _golden_vectors(), ids=lambda v: v["name"])
-def test_golden_vector(vector):
+def test_golden_vector(vector, implementation):
     case = expand(vector)
-    result = featurize(case["title"], case["body"])
+    featurizer = NativeFeaturizer() if implementation == "native" else F.ReferenceFeaturizer()
+    result = featurizer.featurize_normalized(F.normalize_title(case["title"]), F.normalize(case["body"]))
     assert result.ngram_ids.tolist() == vector["ngram_ids"]
     for name, expected in vector["dense"].items():
         got = result.dense[F.DENSE_INDEX[name]]
