@@ -135,7 +135,7 @@ def probe_profile(args: argparse.Namespace) -> dict[str, Any]:
     rows = timed("read dump (XML + HTML to Markdown)",
                  lambda: list(itertools.islice(iter_rows(parse_inputs([args.input])), args.limit)))
     prepared = timed("validate + content hash", lambda: [prepare_row(r, scorer.limits) for r in rows])
-    features = timed("featurize (pure Python, FEATURES.md)",
+    features = timed("featurize (FEATURES.md, the selected implementation)",
                      lambda: [featurize_normalized(t, b) for t, b, _ in prepared])
     inputs = timed("v3 counterfactual rows (model_input)",
                    lambda: [model_input(f, "v3", scorer.model.typical_values) for f in features])

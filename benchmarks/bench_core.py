@@ -29,7 +29,7 @@ import numpy as np
 import onnxruntime
 
 from mleditor import config
-from mleditor.core.features import Features, featurize
+from mleditor.core.features import Features, featurize, featurize_many, normalize, normalize_title, use_featurizer
 from mleditor.core.html_text import html_to_markdown
 from mleditor.core.ingest import iter_dump_questions
 from mleditor.core.pipeline import model_input, postprocess
@@ -38,7 +38,7 @@ from mleditor.core.recommend import counterfactual_batch
 from mleditor.core.records import Question
 from mleditor.core.scorer import pad_ngram_ids
 
-BATCH_SIZES = (1, 32, 256)
+BATCH_SIZES = (1, 32, 256, 1024)
 WARMUP_CALLS = 200
 V3_MODEL_GOAL_US = 1000.0  # the v3 goal: the batched counterfactual call stays well under 1 ms
 BODY_CHARS = 50_000  # the API's limit on a body
@@ -141,11 +141,40 @@ def model_inputs(features: Sequence[Features]) -> ModelInputs:
     return pad_ngram_ids([f.ngram_ids for f in features]), np.stack([f.dense for f in features]).astype(np.float32)
 
 
-def bench_featurizer(questions: Sequence[Question], repeat: int) -> dict[str, float]:
-    """Single-process featurizer throughput over all questions, and their mean size."""
-    rate = throughput(lambda: featurize_all(questions), len(questions), repeat)
+def featurizer_modes(questions: Sequence[Question]) -> dict[str, tuple[str, Callable[[], object]]]:
+    """Each way to featurize all questions: label → (implementation, run). The first is the baseline."""
+    titles, bodies = [q.title for q in questions], [q.body for q in questions]
+    clean_titles, clean_bodies = [normalize_title(t) for t in titles], [normalize(b) for b in bodies]
+    return {
+        "featurize(title, body), reference (baseline)": ("reference", lambda: featurize_all(questions)),
+        "featurize(title, body), native": ("native", lambda: featurize_all(questions)),
+        "featurize_many(titles, bodies), native": ("native", lambda: featurize_many(titles, bodies)),
+        "featurize_many(..., normalized=True), native (after validation)":
+            ("native", lambda: featurize_many(clean_titles, clean_bodies, normalized=True)),
+    }
+
+
+def bench_featurizer(questions: Sequence[Question], repeat: int) -> list[dict[str, Any]]:
+    """Single-process throughput of each featurizer mode over all questions; the modes take turns in each round."""
+    modes = featurizer_modes(questions)
+    rates: dict[str, list[float]] = {label: [] for label in modes}
+    for _ in range(repeat):
+        for label, (implementation, run) in modes.items():
+            use_featurizer(implementation)
+            rates[label].append(throughput(run, len(questions), 1))
+    use_featurizer()
     chars = statistics.fmean(len(q.title) + len(q.body) for q in questions)
-    return {"questions_per_s": rate, "mean_chars": chars, "chars_per_s": rate * chars}
+    baseline = statistics.median(next(iter(rates.values())))
+    return [{"mode": label, "questions_per_s": statistics.median(r), "mean_chars": chars,
+             "chars_per_s": statistics.median(r) * chars, "vs_reference": statistics.median(r) / baseline}
+            for label, r in rates.items()]
+
+
+def featurize_with(implementation: str) -> Callable[[Question], object]:
+    """`featurize` of one question, by `implementation` ("native" or "reference")."""
+    featurizer = use_featurizer(implementation)
+    use_featurizer()
+    return lambda question: featurizer.featurize_normalized(normalize_title(question.title), normalize(question.body))
 
 
 def v3_model_inputs(predictor: Predictor, features: Features) -> ModelInputs:
@@ -168,7 +197,8 @@ def bench_latency(predictor: Predictor, questions: Sequence[Question], calls: in
     v3_batches = [v3_model_inputs(predictor, f) for f in features]
     cases: list[tuple[str, Callable[[Any], object], Sequence[Any]]] = [
         ("model alone, 1 row (floor)", lambda x: predictor.scorer.score(*x), single),
-        ("featurize", lambda q: featurize(q.title, q.body), sample),
+        ("featurize, reference", featurize_with("reference"), sample),
+        ("featurize, native", featurize_with("native"), sample),
         ("v2 from features (pad + model + checks)", lambda f: v2_from_features(predictor, f), features),
         ("v1 end-to-end (rules)", lambda q: predictor.predict(q, "v1"), sample),
         ("v2 end-to-end (score)", lambda q: predictor.predict(q, "v2"), sample),
@@ -308,8 +338,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     floor, v3 = lat[0]["p50_us"], lat[-1]
     return "\n".join([
         *render_head(report),
-        *table(["featurizer, 1 process", "questions/s (median)", "mean chars/question", "M chars/s"],
-               [["featurize(title, body)", f["questions_per_s"], f["mean_chars"], f"{f['chars_per_s'] / 1e6:.2f}"]]),
+        *table(["featurizer, 1 process", "questions/s (median)", "vs reference", "mean chars/question", "M chars/s"],
+               [[r["mode"], r["questions_per_s"], f"{r['vs_reference']:.1f}×", r["mean_chars"],
+                 f"{r['chars_per_s'] / 1e6:.2f}"] for r in f]),
         *table(["single question", "p50 µs", "p90 µs", "p99 µs", "mean µs", "p50 vs model alone"],
                [[r["name"], r["p50_us"], r["p90_us"], r["p99_us"], r["mean_us"], f"{r['p50_us'] / floor:.1f}×"]
                 for r in lat]),

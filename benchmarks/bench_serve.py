@@ -18,13 +18,9 @@ import os
 import resource
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -35,6 +31,7 @@ from typing import Any
 from bench_core import latency, load_questions, machine_info
 from loadgen import LoadGenerator
 from serve_report import LATENCY_AIM_MS, counts, render_markdown
+from servers import ServerProcess, free_ports, machine_busy_seconds
 
 from mleditor.core.predictor import Predictor
 from mleditor.core.records import Question
@@ -97,90 +94,25 @@ class Cell:
     attempts: int = 1  # runs made: a cell is measured again when other programs were busy during it
 
 
-class RunningServer:
-    """A server subprocess in its own session, so it and its workers can be measured and stopped as a group."""
+class RunningServer(ServerProcess):
+    """A server of a spec, as a `ServerProcess` on `port` logging into `workdir`."""
 
     def __init__(self, spec: ServerSpec, port: int, workdir: Path) -> None:
         self.spec = spec
-        self.port = port
-        self.log_path = workdir / f"server-{port}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(spec.command(port), env=spec.environment(workdir / f"store-{port}.db"),
-                                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        super().__init__(spec.name, spec.command(port), spec.environment(workdir / f"store-{port}.db"), REPO_ROOT,
+                         workdir / f"server-{port}.log", port)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Until the health check answers 200 and (with info logs) every uvicorn worker has started."""
         check = "/healthz" if self.spec.kind == "flask" else "/readyz"
-        deadline = time.monotonic() + timeout_s
-        while not self._answers(check):
-            self._check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.spec.name} not ready after {timeout_s:.0f} s; see {self.log_path}")
-            time.sleep(0.1)
+        started = time.monotonic()
+        self.wait_until(lambda: self.answers(check), timeout_s)
         if self.spec.kind == "serve" and self.spec.settings.get("log_level", "info") in ("info", "debug"):
+            deadline = started + timeout_s
             while self.log_path.read_bytes().count(b"Application startup complete") < self.spec.workers:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
-
-    def cpu_seconds(self) -> dict[int, float]:
-        """User + system CPU seconds of each live process in the server's session, by pid."""
-        tick = os.sysconf("SC_CLK_TCK")
-        return {pid: ticks / tick for pid, ticks in session_cpu_ticks(self.process.pid)}
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def _answers(self, path: str) -> bool:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=1) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def _check_alive(self) -> None:
-        if self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.spec.name} exited with status {self.process.returncode}:\n{tail}")
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago (held open together, so none repeats)."""
-    with contextlib.ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-
-
-def session_cpu_ticks(session: int) -> Iterator[tuple[int, int]]:
-    """(pid, utime + stime clock ticks) of each process whose session id is `session`, from /proc."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        if int(fields[3]) == session:  # fields after the name: state ppid pgrp session ... utime(11) stime(12)
-            yield int(entry.name), int(fields[11]) + int(fields[12])
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (from the first line of /proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
 
 
 @contextlib.contextmanager

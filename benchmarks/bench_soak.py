@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bench_core import load_questions, machine_info
-from bench_serve import RunningServer, ServerSpec, free_ports, session_cpu_ticks, write_bodies
+from bench_serve import RunningServer, ServerSpec, write_bodies
 from loadgen import LoadGenerator
+from servers import free_ports, session_cpu_ticks
 
 SAMPLE_EVERY_S = 10.0
 SEGMENT_S = 30  # one load run per segment, back to back: throughput per segment, and no run longer than a minute

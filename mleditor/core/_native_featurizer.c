@@ -36,7 +36,7 @@ typedef struct {
 } Buf;
 
 static int buf_reserve(Buf *b, Py_ssize_t extra) {
-    if (b->n + extra <= b->cap) return 0;
+    if (b->p != NULL && b->n + extra <= b->cap) return 0; /* allocated even when empty: never memcpy to NULL */
     Py_ssize_t cap = b->cap ? b->cap : 64;
     while (cap < b->n + extra) cap *= 2;
     U *p = PyMem_Realloc(b->p, (size_t)cap * sizeof(U));
@@ -69,6 +69,21 @@ static void buf_free(Buf *b) {
     b->n = b->cap = 0;
 }
 
+/* Make *p hold at least `need` bytes (its capacity in *cap); the contents are kept. */
+static int grow(void **p, size_t *cap, size_t need) {
+    if (*p != NULL && need <= *cap) return 0;
+    size_t size = *cap ? *cap : 256;
+    while (size < need) size *= 2;
+    void *q = PyMem_Realloc(*p, size);
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *p = q;
+    *cap = size;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- character classes */
 
 static inline int is_space_tab(U c) { return c == ' ' || c == '\t'; }
@@ -79,11 +94,11 @@ static inline int is_ascii_ws(U c) {
 static inline int is_digit(U c) { return c >= '0' && c <= '9'; }
 
 static inline int is_alnum(U c) {
-    if (c < 128) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (c < 128) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
     return Py_UNICODE_ISALNUM(c);
 }
 
-static int is_vowel(U c) {
+static int is_vowel_slow(U c) {
     switch (c) {
     case 'a': case 'e': case 'i': case 'o': case 'u': case 'y':
     case 0xe0: case 0xe1: case 0xe2: case 0xe3: case 0xe4: case 0xe5: case 0xe6:  /* à á â ã ä å æ */
@@ -97,6 +112,15 @@ static int is_vowel(U c) {
         return 0;
     }
 }
+
+#define VOWEL_TABLE_SIZE 0x154 /* every vowel of §6 is below U+0154 (œ is U+0153) */
+static unsigned char vowel_table[VOWEL_TABLE_SIZE];
+
+static void init_vowel_table(void) {
+    for (U c = 0; c < VOWEL_TABLE_SIZE; c++) vowel_table[c] = (unsigned char)is_vowel_slow(c);
+}
+
+static inline int is_vowel(U c) { return c < VOWEL_TABLE_SIZE && vowel_table[c]; }
 
 /* ---------------------------------------------------------------- §3 line patterns */
 
@@ -229,6 +253,7 @@ typedef struct {
     Py_ssize_t *start; /* n + 1 entries: line i is body[start[i] .. start[i+1] - 1) */
     Py_ssize_t n;
     Py_ssize_t body_len;
+    size_t cap; /* bytes allocated for start */
 } Lines;
 
 static inline const U *line_at(const U *body, const Lines *L, Py_ssize_t i, Py_ssize_t *len) {
@@ -241,11 +266,7 @@ static inline const U *line_at(const U *body, const Lines *L, Py_ssize_t i, Py_s
 static int split_lines(const U *body, Py_ssize_t len, Lines *L) {
     Py_ssize_t count = 1;
     for (Py_ssize_t i = 0; i < len; i++) count += body[i] == '\n';
-    L->start = PyMem_Malloc((size_t)(count + 1) * sizeof(Py_ssize_t));
-    if (L->start == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (grow((void **)&L->start, &L->cap, (size_t)(count + 1) * sizeof(Py_ssize_t)) < 0) return -1;
     L->n = count;
     L->body_len = len;
     Py_ssize_t k = 0;
@@ -497,18 +518,14 @@ static int replace_urls(const Buf *in, Buf *out) {
 
 /* `s.lower()` of s[0..n): ASCII here, anything else by str.lower() (full case mapping). */
 static int lowercase(const U *s, Py_ssize_t n, Buf *out) {
-    int ascii = 1;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (s[i] >= 128) {
-            ascii = 0;
-            break;
-        }
-    if (ascii) {
-        if (buf_reserve(out, n) < 0) return -1;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            U c = s[i];
-            out->p[out->n++] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
-        }
+    if (buf_reserve(out, n) < 0) return -1;
+    Py_ssize_t i = 0;
+    for (; i < n && s[i] < 128; i++) {
+        U c = s[i];
+        out->p[i] = (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    }
+    if (i == n) {
+        out->n = n;
         return 0;
     }
     PyObject *str = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, s, n);
@@ -587,6 +604,7 @@ typedef struct {
     Key *slots; /* p == NULL: empty */
     size_t mask;
     Py_ssize_t count;
+    size_t cap; /* bytes allocated for slots */
 } TokenSet;
 
 static uint32_t hash_span(const U *p, Py_ssize_t n) { /* FNV-1a over code points */
@@ -601,19 +619,15 @@ static uint32_t hash_span(const U *p, Py_ssize_t n) { /* FNV-1a over code points
 static int set_init(TokenSet *set, Py_ssize_t expected) {
     size_t cap = 16;
     while (cap < (size_t)expected * 2 + 1) cap *= 2;
-    set->slots = PyMem_Calloc(cap, sizeof(Key));
-    if (set->slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (grow((void **)&set->slots, &set->cap, cap * sizeof(Key)) < 0) return -1;
+    memset(set->slots, 0, cap * sizeof(Key));
     set->mask = cap - 1;
     set->count = 0;
     return 0;
 }
 
-/* 1 if (p, n) was added, 0 if it was there; the set never fills (sized for every token). */
-static int set_add(TokenSet *set, const U *p, Py_ssize_t n) {
-    uint32_t h = hash_span(p, n);
+/* 1 if (p, n), whose hash_span is h, was added, 0 if it was there; the set never fills (sized for every token). */
+static int set_add_hashed(TokenSet *set, const U *p, Py_ssize_t n, uint32_t h) {
     size_t i = h & set->mask;
     while (set->slots[i].p != NULL) {
         Key *k = &set->slots[i];
@@ -626,6 +640,8 @@ static int set_add(TokenSet *set, const U *p, Py_ssize_t n) {
     set->count++;
     return 1;
 }
+
+static int set_add(TokenSet *set, const U *p, Py_ssize_t n) { return set_add_hashed(set, p, n, hash_span(p, n)); }
 
 static int set_has(const TokenSet *set, const U *p, Py_ssize_t n) {
     uint32_t h = hash_span(p, n);
@@ -700,17 +716,15 @@ static uint32_t murmur3_32(const uint8_t *data, size_t len, uint32_t seed) {
 typedef struct {
     uint8_t *bytes;
     Py_ssize_t *offsets;
+    size_t bytes_cap, offsets_cap;
 } Utf8Tokens;
 
 static int encode_tokens(const U *s, const Tokens *t, Py_ssize_t limit, Utf8Tokens *out) {
     Py_ssize_t count = t->n < limit ? t->n : limit, total = 0;
     for (Py_ssize_t i = 0; i < count; i++) total += t->len[i];
-    out->bytes = PyMem_Malloc((size_t)total * 4 + 1);
-    out->offsets = PyMem_Malloc((size_t)(count + 1) * sizeof(Py_ssize_t));
-    if (out->bytes == NULL || out->offsets == NULL) {
-        PyErr_NoMemory();
+    if (grow((void **)&out->bytes, &out->bytes_cap, (size_t)total * 4 + 1) < 0 ||
+        grow((void **)&out->offsets, &out->offsets_cap, (size_t)(count + 1) * sizeof(Py_ssize_t)) < 0)
         return -1;
-    }
     Py_ssize_t o = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
         out->offsets[i] = o;
@@ -743,6 +757,7 @@ static void utf8_free(Utf8Tokens *u) {
     PyMem_Free(u->offsets);
     u->bytes = NULL;
     u->offsets = NULL;
+    u->bytes_cap = u->offsets_cap = 0;
 }
 
 typedef struct {
@@ -820,8 +835,8 @@ static Py_ssize_t syllables(const U *p, Py_ssize_t n) {
     return groups > 1 ? groups : 1;
 }
 
-/* The number of parts of `prose` split by §5's breaks that hold a letter or number. */
-static Py_ssize_t count_sentences(const U *s, Py_ssize_t n) {
+/* The number of parts of `prose` split by §5's breaks that hold a letter or number; its ? and !. */
+static Py_ssize_t count_sentences(const U *s, Py_ssize_t n, Py_ssize_t *question_marks, Py_ssize_t *exclamations) {
     Py_ssize_t count = 0, i = 0;
     int has_token = 0;
     while (i < n) {
@@ -834,7 +849,10 @@ static Py_ssize_t count_sentences(const U *s, Py_ssize_t n) {
         }
         if (c == '.' || c == '!' || c == '?') {
             Py_ssize_t j = i;
-            while (j < n && (s[j] == '.' || s[j] == '!' || s[j] == '?')) j++;
+            for (; j < n && (s[j] == '.' || s[j] == '!' || s[j] == '?'); j++) {
+                *question_marks += s[j] == '?';
+                *exclamations += s[j] == '!';
+            }
             if (j == n || s[j] == ' ' || s[j] == '\t' || s[j] == '\n') {
                 count += has_token;
                 has_token = 0;
@@ -848,17 +866,45 @@ static Py_ssize_t count_sentences(const U *s, Py_ssize_t n) {
     return count + has_token;
 }
 
+/* Everything one question needs. Kept between calls (`work_acquire`), so that a long body does not
+ * map and fault in fresh pages for each of its buffers on every call. */
 typedef struct {
+    Buf title, body; /* the input, as code points */
     Lines lines;
     unsigned char *is_code;
+    size_t is_code_cap;
     Buf text, no_code, no_images, without, with_texts, prose, prose_lower, title_lower;
     Tokens title_tokens, body_tokens;
     TokenSet body_vocab, long_set, title_vocab;
     Utf8Tokens title_utf8, body_utf8;
-    IdCollector *ids;
+    IdCollector ids;
+    Output out;
 } Work;
 
+static void work_reset(Work *w) {
+    Buf *bufs[] = {&w->title, &w->body, &w->text, &w->no_code, &w->no_images, &w->without, &w->with_texts,
+                   &w->prose, &w->prose_lower, &w->title_lower};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) bufs[i]->n = 0;
+    w->title_tokens.n = w->body_tokens.n = 0;
+    memset(w->ids.seen, 0, sizeof(w->ids.seen));
+    w->ids.distinct = 0;
+}
+
+/* The bytes a kept workspace holds; past RETAINED_BYTES it is freed after the call instead. */
+#define RETAINED_BYTES ((size_t)16 << 20)
+static size_t work_bytes(const Work *w) {
+    const Buf *bufs[] = {&w->title, &w->body, &w->text, &w->no_code, &w->no_images, &w->without, &w->with_texts,
+                         &w->prose, &w->prose_lower, &w->title_lower};
+    size_t total = w->lines.cap + w->is_code_cap + w->body_vocab.cap + w->long_set.cap + w->title_vocab.cap +
+                   w->title_utf8.bytes_cap + w->title_utf8.offsets_cap + w->body_utf8.bytes_cap +
+                   w->body_utf8.offsets_cap + (size_t)(w->title_tokens.cap + w->body_tokens.cap) * 2 * sizeof(Py_ssize_t);
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) total += (size_t)bufs[i]->cap * sizeof(U);
+    return total;
+}
+
 static void work_free(Work *w) {
+    buf_free(&w->title);
+    buf_free(&w->body);
     PyMem_Free(w->lines.start);
     PyMem_Free(w->is_code);
     buf_free(&w->text);
@@ -876,10 +922,34 @@ static void work_free(Work *w) {
     PyMem_Free(w->title_vocab.slots);
     utf8_free(&w->title_utf8);
     utf8_free(&w->body_utf8);
-    if (w->ids) {
-        PyMem_Free(w->ids->scratch);
-        PyMem_Free(w->ids);
+    PyMem_Free(w->ids.scratch);
+    memset(w, 0, sizeof(*w));
+}
+
+/* One workspace is kept. The GIL is held throughout, but `str.lower()` may run a garbage collection
+ * and with it Python code that featurizes: a call that finds the workspace in use gets its own. */
+static Work kept_work;
+static int kept_work_busy;
+
+static Work *work_acquire(void) {
+    if (!kept_work_busy) {
+        kept_work_busy = 1;
+        work_reset(&kept_work);
+        return &kept_work;
     }
+    Work *w = PyMem_Calloc(1, sizeof(Work));
+    if (w == NULL) PyErr_NoMemory();
+    return w;
+}
+
+static void work_release(Work *w) {
+    if (w == &kept_work) {
+        if (work_bytes(w) > RETAINED_BYTES) work_free(w);
+        kept_work_busy = 0;
+        return;
+    }
+    work_free(w);
+    PyMem_Free(w);
 }
 
 static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, Py_ssize_t body_len, Output *out,
@@ -887,11 +957,8 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
     Structure st = {0};
     /* §3 */
     if (split_lines(body, body_len, &w->lines) < 0) return -1;
-    w->is_code = PyMem_Calloc((size_t)w->lines.n, 1);
-    if (w->is_code == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (grow((void **)&w->is_code, &w->is_code_cap, (size_t)w->lines.n) < 0) return -1;
+    memset(w->is_code, 0, (size_t)w->lines.n);
     st.code_blocks = split_code(body, &w->lines, w->is_code);
     if (st.code_blocks) {
         for (Py_ssize_t i = 0; i < w->lines.n; i++) {
@@ -902,14 +969,40 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
         }
     }
     if (scan_text(body, &w->lines, w->is_code, &st, &w->text) < 0) return -1;
-    if (replace_inline_code(&w->text, &w->no_code, &st.inline_code) < 0) return -1;
-    if (replace_images(&w->no_code, &w->no_images, &st.images) < 0) return -1;
+    /* Each step below only where its first character occurs: the others pass the text on as it is. */
+    int has_backtick = 0, has_bang = 0, has_bracket = 0, has_h = 0;
+    for (Py_ssize_t i = 0; i < w->text.n; i++) {
+        U c = w->text.p[i];
+        has_backtick |= c == '`';
+        has_bang |= c == '!';
+        has_bracket |= c == '[';
+        has_h |= c == 'h';
+    }
+    const Buf *current = &w->text;
+    if (has_backtick) {
+        if (replace_inline_code(current, &w->no_code, &st.inline_code) < 0) return -1;
+        current = &w->no_code;
+    }
+    if (has_bang && has_bracket) {
+        if (replace_images(current, &w->no_images, &st.images) < 0) return -1;
+        current = &w->no_images;
+    }
+    const Buf *without = current, *with_texts = current;
     Py_ssize_t markdown_links = 0;
-    if (replace_links(&w->no_images, &w->without, &w->with_texts, &markdown_links) < 0) return -1;
-    st.links = markdown_links + count_urls(&w->without);
-    if (replace_urls(&w->with_texts, &w->prose) < 0) return -1;
-    const U *prose = w->prose.p;
-    Py_ssize_t prose_len = w->prose.n;
+    if (has_bracket) {
+        if (replace_links(current, &w->without, &w->with_texts, &markdown_links) < 0) return -1;
+        without = &w->without;
+        with_texts = &w->with_texts;
+    }
+    const Buf *prose_buf = with_texts;
+    st.links = markdown_links;
+    if (has_h) {
+        st.links += count_urls(without);
+        if (replace_urls(with_texts, &w->prose) < 0) return -1;
+        prose_buf = &w->prose;
+    }
+    const U *prose = prose_buf->p;
+    Py_ssize_t prose_len = prose_buf->n;
 
     /* §4, §5 */
     if (lowercase(title, title_len, &w->title_lower) < 0) return -1;
@@ -919,7 +1012,8 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
     const U *tl = w->title_lower.p, *bl = w->prose_lower.p;
     const Tokens *tt = &w->title_tokens, *bt = &w->body_tokens;
     Py_ssize_t n_words = bt->n;
-    Py_ssize_t n_sentences = count_sentences(prose, prose_len);
+    Py_ssize_t question_marks = 0, exclamations = 0;
+    Py_ssize_t n_sentences = count_sentences(prose, prose_len, &question_marks, &exclamations);
 
     /* §6, §8 */
     Py_ssize_t token_chars = 0, syllable_sum = 0, long_tokens = 0;
@@ -929,10 +1023,11 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
         Py_ssize_t n = bt->len[i];
         token_chars += n;
         syllable_sum += syllables(p, n);
-        set_add(&w->body_vocab, p, n);
+        uint32_t h = hash_span(p, n);
+        set_add_hashed(&w->body_vocab, p, n, h);
         if (n >= 4) {
             long_tokens++;
-            set_add(&w->long_set, p, n);
+            set_add_hashed(&w->long_set, p, n, h);
         }
     }
     if (set_init(&w->title_vocab, tt->n) < 0) return -1;
@@ -960,11 +1055,6 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
             letters++;
             upper += Py_UNICODE_ISUPPER(c) != 0;
         }
-    }
-    Py_ssize_t question_marks = 0, exclamations = 0;
-    for (Py_ssize_t i = 0; i < prose_len; i++) {
-        question_marks += prose[i] == '?';
-        exclamations += prose[i] == '!';
     }
     double words_per_sentence = ratio((double)n_words, (double)n_sentences);
     double syllables_per_word = ratio((double)syllable_sum, (double)n_words);
@@ -1005,74 +1095,58 @@ static int featurize_into(const U *title, Py_ssize_t title_len, const U *body, P
     Py_ssize_t body_count = n_words < MAX_BODY_TOKENS_FOR_NGRAMS ? n_words : MAX_BODY_TOKENS_FOR_NGRAMS;
     if (encode_tokens(tl, tt, tt->n, &w->title_utf8) < 0) return -1;
     if (encode_tokens(bl, bt, body_count, &w->body_utf8) < 0) return -1;
-    w->ids = PyMem_Calloc(1, sizeof(IdCollector));
-    if (w->ids == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    int r = collect_field(w->ids, "t:", &w->title_utf8, tt->n);
-    if (r == 0) r = collect_field(w->ids, "b:", &w->body_utf8, body_count);
+    int r = collect_field(&w->ids, "t:", &w->title_utf8, tt->n);
+    if (r == 0) r = collect_field(&w->ids, "b:", &w->body_utf8, body_count);
     if (r < 0) return -1;
-    out->n_ids = 0;
+    Py_ssize_t n_ids = 0; /* a local: a store to out->ids could otherwise alias out->n_ids */
+    int64_t *ids = out->ids;
     for (Py_ssize_t word = 0; word < N_BUCKETS / 64; word++) {
-        uint64_t bits = w->ids->seen[word];
+        uint64_t bits = w->ids.seen[word];
         while (bits) {
-            int b = __builtin_ctzll(bits);
-            out->ids[out->n_ids++] = (int64_t)(word * 64 + b + 1);
+            ids[n_ids++] = (int64_t)(word * 64 + __builtin_ctzll(bits) + 1);
             bits &= bits - 1;
         }
     }
+    out->n_ids = n_ids;
     return 0;
 }
 
 /* ---------------------------------------------------------------- Python interface */
 
-static U *as_ucs4(PyObject *obj, const char *what, Py_ssize_t *len) {
+/* Copy a str's code points into `into`; a TypeError for anything else. */
+static int read_str(PyObject *obj, const char *what, Buf *into) {
     if (!PyUnicode_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what, Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    *len = PyUnicode_GET_LENGTH(obj);
-    return PyUnicode_AsUCS4Copy(obj);
-}
-
-static int featurize_objects(PyObject *title, PyObject *body, Output *out) {
-    Py_ssize_t tn, bn;
-    U *t = as_ucs4(title, "title", &tn);
-    if (t == NULL) return -1;
-    U *b = as_ucs4(body, "body", &bn);
-    if (b == NULL) {
-        PyMem_Free(t);
         return -1;
     }
-    Work w;
-    memset(&w, 0, sizeof(w));
-    int rc = featurize_into(t, tn, b, bn, out, &w);
-    work_free(&w);
-    PyMem_Free(t);
-    PyMem_Free(b);
-    return rc;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(obj);
+    if (buf_reserve(into, n + 1) < 0) return -1;
+    if (n > 0 && PyUnicode_AsUCS4(obj, into->p, into->cap, 0) == NULL) return -1;
+    into->n = n;
+    return 0;
+}
+
+/* Featurize one title and body into w->out. */
+static int featurize_objects(PyObject *title, PyObject *body, Work *w) {
+    if (read_str(title, "title", &w->title) < 0 || read_str(body, "body", &w->body) < 0) return -1;
+    return featurize_into(w->title.p, w->title.n, w->body.p, w->body.n, &w->out, w);
 }
 
 static PyObject *py_featurize_normalized(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *title, *body;
     if (!PyArg_ParseTuple(args, "OO:featurize_normalized", &title, &body)) return NULL;
-    Output *out = PyMem_Malloc(sizeof(Output));
-    if (out == NULL) return PyErr_NoMemory();
-    if (featurize_objects(title, body, out) < 0) {
-        PyMem_Free(out);
-        return NULL;
+    Work *w = work_acquire();
+    if (w == NULL) return NULL;
+    PyObject *result = NULL;
+    if (featurize_objects(title, body, w) == 0) {
+        const Output *out = &w->out;
+        result = Py_BuildValue(
+            "(NN)", PyByteArray_FromStringAndSize((const char *)out->ids, out->n_ids * (Py_ssize_t)sizeof(int64_t)),
+            PyByteArray_FromStringAndSize((const char *)out->dense, N_DENSE * (Py_ssize_t)sizeof(double)));
     }
-    PyObject *ids = PyByteArray_FromStringAndSize((const char *)out->ids, out->n_ids * (Py_ssize_t)sizeof(int64_t));
-    PyObject *dense = PyByteArray_FromStringAndSize((const char *)out->dense, N_DENSE * (Py_ssize_t)sizeof(double));
-    PyMem_Free(out);
-    if (ids == NULL || dense == NULL) {
-        Py_XDECREF(ids);
-        Py_XDECREF(dense);
-        return NULL;
-    }
-    return Py_BuildValue("(NN)", ids, dense);
+    work_release(w);
+    return result;
 }
 
 /* featurize_many(titles, bodies) -> (ids bytes, offsets bytes [n+1] int64, dense bytes [n*24] float64) */
@@ -1089,14 +1163,9 @@ static PyObject *py_featurize_many(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(ts);
     PyObject *result = NULL, *ids = NULL, *offsets = NULL, *dense = NULL;
-    Output *out = PyMem_Malloc(sizeof(Output));
     if (PySequence_Fast_GET_SIZE(bs) != n) {
         PyErr_Format(PyExc_ValueError, "titles and bodies must be as long as each other; got %zd and %zd", n,
                      PySequence_Fast_GET_SIZE(bs));
-        goto done;
-    }
-    if (out == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
     ids = PyByteArray_FromStringAndSize(NULL, 0);
@@ -1107,16 +1176,22 @@ static PyObject *py_featurize_many(PyObject *self, PyObject *args) {
     double *dn = (double *)PyByteArray_AS_STRING(dense);
     off[0] = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (featurize_objects(PySequence_Fast_GET_ITEM(ts, i), PySequence_Fast_GET_ITEM(bs, i), out) < 0) goto done;
+        Work *w = work_acquire();
+        if (w == NULL) goto done;
+        const Output *out = &w->out;
+        int failed = featurize_objects(PySequence_Fast_GET_ITEM(ts, i), PySequence_Fast_GET_ITEM(bs, i), w) < 0;
         Py_ssize_t had = PyByteArray_GET_SIZE(ids);
-        if (PyByteArray_Resize(ids, had + out->n_ids * (Py_ssize_t)sizeof(int64_t)) < 0) goto done;
-        memcpy(PyByteArray_AS_STRING(ids) + had, out->ids, (size_t)out->n_ids * sizeof(int64_t));
-        off[i + 1] = off[i] + out->n_ids;
-        memcpy(dn + i * N_DENSE, out->dense, sizeof(out->dense));
+        failed = failed || PyByteArray_Resize(ids, had + out->n_ids * (Py_ssize_t)sizeof(int64_t)) < 0;
+        if (!failed) {
+            memcpy(PyByteArray_AS_STRING(ids) + had, out->ids, (size_t)out->n_ids * sizeof(int64_t));
+            off[i + 1] = off[i] + out->n_ids;
+            memcpy(dn + i * N_DENSE, out->dense, sizeof(out->dense));
+        }
+        work_release(w);
+        if (failed) goto done;
     }
     result = Py_BuildValue("(OOO)", ids, offsets, dense);
 done:
-    PyMem_Free(out);
     Py_XDECREF(ids);
     Py_XDECREF(offsets);
     Py_XDECREF(dense);
@@ -1186,4 +1261,7 @@ static struct PyModuleDef module = {
     "FEATURES.md §3-§8 compiled; use mleditor.core.features, which picks it.", -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native_featurizer(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native_featurizer(void) {
+    init_vowel_table();
+    return PyModule_Create(&module);
+}

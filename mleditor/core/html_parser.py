@@ -7,7 +7,6 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
-_MARKUP = re.compile(r"<[a-zA-Z/!?]")  # where HTMLParser may see markup; any other "<" is text
 _GT = re.compile(">")
 _START_TAG = re.compile(r"<[a-zA-Z]")
 _TAG_NAME_END = re.compile(r"[\t\n\r\f />\x00]")  # HTMLParser's tag names run up to one of these
@@ -16,6 +15,11 @@ _SECTION_CLOSE = re.compile(r"]\s*]\s*>")
 _MS_SECTION_CLOSE = re.compile(r"]\s*>")
 _SECTION_NAME = re.compile(r"[a-zA-Z][-_.a-zA-Z0-9]*\s*")
 _SECTION_NAMES = frozenset({"temp", "cdata", "ignore", "include", "rcdata", "if", "else", "endif"})
+# Text up to where HTMLParser may see markup ("<" then a letter, "/", "!" or "?"; any other "<" is
+# text), then a start tag with no attributes or an end tag if one is there: most tags are these, and
+# are read here in one match, not by HTMLParser's general (slower) methods.
+_TEXT_THEN_TAG = re.compile(r"([^<]*(?:<(?![a-zA-Z/!?])[^<]*)*)(?:<(/?)([a-zA-Z][a-zA-Z0-9]*)>)?")
+_CDATA_TAGS = frozenset({"script", "style"})  # they switch HTMLParser to raw text: its own method handles them
 
 
 class _Finder:
@@ -63,14 +67,25 @@ class LinearParser(HTMLParser):
                     break  # close() drops an unclosed <script>'s or <style>'s text
                 if i < match.start():
                     self.handle_data(html[i : match.start()])
+                i = self._markup(match.start())
+                continue
+            run = _TEXT_THEN_TAG.match(html, i)
+            assert run is not None  # every part of it may match nothing
+            text_end = run.end(1)
+            if i < text_end:
+                self.handle_data(unescape(html[i:text_end]))
+            if text_end == len(html):
+                break
+            tag = run.group(3)
+            if tag is None or (not run.group(2) and tag.lower() in _CDATA_TAGS):
+                i = self._markup(text_end)
+            elif run.group(2):
+                self.handle_endtag(tag.lower())
+                i = run.end()
             else:
-                match = _MARKUP.search(html, i)
-                if match is None:
-                    self.handle_data(unescape(html[i:]))
-                    break
-                if i < match.start():
-                    self.handle_data(unescape(html[i : match.start()]))
-            i = self._markup(match.start())
+                self.lasttag = tag = tag.lower()
+                self.handle_starttag(tag, [])
+                i = run.end()
 
     def _markup(self, i: int) -> int:
         html = self.rawdata

@@ -124,7 +124,9 @@ class InlineBuffer:
 
 def collapse_space(text: str) -> str:
     """Collapse each run of HTML white space to one space and strip spaces at both ends."""
-    return _HTML_SPACE.sub(" ", text).strip(" ")
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text or "\f" in text:
+        text = _HTML_SPACE.sub(" ", text)
+    return text.strip(" ")  # with no run longer than one space, there is nothing to collapse
 
 
 def escape_line(line: str) -> str:

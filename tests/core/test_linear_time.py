@@ -11,12 +11,18 @@ import random
 import time
 from collections.abc import Callable
 
-from mleditor.core.features import featurize
+import pytest
+
+from mleditor.core.features import Featurizer, ReferenceFeaturizer, normalize
 from mleditor.core.html_text import html_to_markdown
+from mleditor.core.native_features import NativeFeaturizer
 
 SIZE = 50_000
 MAX_RATIO = 5.0
 MAX_HTML_RATIO = 10.0
+# NFKC of a long run of marks is done in steps in Python (FEATURES.md §10): linear, but some 10x CPython's
+# per-character cost; the insertion sort it avoids takes seconds, thousands of times an ordinary body.
+MAX_NFKC_RATIO = 25.0
 RUNS = 3
 WORDS = ("how what why the a to of in is it not my beer hop yeast bottle brew carbonation temperature "
          "sugar gravity ferment lager ale stout glass foam priming batch week infection").split()
@@ -145,12 +151,21 @@ def slower_than(bound: float, run: Callable[[str], object], ordinary: str, shape
     return slow
 
 
-def _featurize(body: str) -> object:
-    return featurize("A title", body)
+def ordinary_markdown_to_normalize(size: int = SIZE) -> str:
+    """Ordinary Markdown that NFKC has work on: full-width question marks, as a CJK keyboard types them."""
+    return ordinary_markdown(size).replace("?", "\uff1f")
 
 
-def test_featurizing_a_pathological_body_takes_at_most_a_few_times_an_ordinary_one():
-    assert slower_than(MAX_RATIO, _featurize, ordinary_markdown(), PATHOLOGICAL_MARKDOWN) == {}
+@pytest.mark.parametrize("featurizer", [NativeFeaturizer(), ReferenceFeaturizer()], ids=["native", "reference"])
+def test_featurizing_a_pathological_body_takes_at_most_a_few_times_an_ordinary_one(featurizer: Featurizer):
+    """§3-§8 on bodies already normalized (§2 is timed on its own below: it runs in CPython whatever the featurizer)."""
+    shapes = {name: normalize(body) for name, body in PATHOLOGICAL_MARKDOWN.items()}
+    assert slower_than(MAX_RATIO, lambda body: featurizer.featurize_normalized("A title", body),
+                       normalize(ordinary_markdown()), shapes) == {}
+
+
+def test_normalizing_a_pathological_body_takes_at_most_a_few_times_an_ordinary_one():
+    assert slower_than(MAX_NFKC_RATIO, normalize, ordinary_markdown_to_normalize(), PATHOLOGICAL_MARKDOWN) == {}
 
 
 def test_converting_pathological_html_takes_at_most_a_few_times_ordinary_html():
