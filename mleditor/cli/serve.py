@@ -84,6 +84,7 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
     from mleditor.serve.metrics import multiprocess_directory
     from mleditor.serve.settings import CONFIG_ENV as SERVE_CONFIG_ENV
     from mleditor.serve.settings import settings_to_env
+    from mleditor.serve.workers import serve_workers
 
     configure_logging(settings.log_level)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_config": None, "access_log": False,
@@ -114,8 +115,9 @@ def _run_uvicorn(settings: ServeSettings, hybrid: HybridSettings) -> None:
         os.environ.pop(name, None)
     os.environ.update(settings_to_env(settings) | hybrid_to_env(hybrid))
     # Each worker writes its metrics to files there, and /metrics sums them whichever worker answers.
+    # Each worker listens on its own SO_REUSEPORT socket: the kernel spreads connections over them (serve/workers.py).
     with multiprocess_directory():
-        uvicorn.run(factory, factory=True, workers=settings.workers, **options)
+        serve_workers(uvicorn.Config(factory, factory=True, workers=settings.workers, **options))
 
 
 def _run_ray(settings: ServeSettings, scaling: dict[str, Any]) -> None:

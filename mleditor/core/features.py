@@ -25,64 +25,32 @@ from typing import Protocol
 import mmh3
 import numpy as np
 
+from mleditor.core.feature_spec import (
+    DENSE_FEATURES,
+    DENSE_INDEX,
+    GREETING_WORDS,
+    MAX_BODY_TOKENS_FOR_NGRAMS,
+    MAX_NGRAMS,
+    N_BUCKETS,
+    QUESTION_WORDS,
+    SPEC_VERSION,
+    Features,
+)
 from mleditor.core.text_structure import ASCII_WHITESPACE, parse_body
 
-SPEC_VERSION = "1.0"
-N_BUCKETS = 65_536
-MAX_BODY_TOKENS_FOR_NGRAMS = 5_000
-MAX_NGRAMS = 4_096
+__all__ = [
+    "DENSE_FEATURES", "DENSE_INDEX", "FEATURIZERS", "FEATURIZER_ENV", "GREETING_WORDS", "MAX_BODY_TOKENS_FOR_NGRAMS",
+    "MAX_NGRAMS", "N_BUCKETS", "QUESTION_WORDS", "SPEC_VERSION", "Features", "Featurizer", "ReferenceFeaturizer",
+    "active_featurizer", "bucket", "dense_features", "featurize", "featurize_many", "featurize_normalized",
+    "nfkc", "ngram_ids", "ngrams", "normalize", "normalize_title", "reference_featurize_normalized", "syllables",
+    "tokenize", "use_featurizer",
+]
 
 TOKEN = re.compile(r"[^\W_]+")  # runs of code points of general category L* or N*
 # §5's `[.!?]+(?=[ \t\n]|$)`, tried only where a run of terminators starts: the same matches, but a
 # long run followed by a letter is scanned once instead of once from each of its characters.
 SENTENCE_BREAK = re.compile(r"(?<![.!?])[.!?]+(?=[ \t\n]|\Z)|\u3002+|\n")
 VOWEL_RUN = re.compile("[aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ]+")
-
-QUESTION_WORDS = frozenset(
-    "what why how when where which who whom whose is are am can could should would will "
-    "do does did has have had was were may might must shall "
-    "que quoi pourquoi comment quand où quel quelle quels quelles qui est".split()
-)
-GREETING_WORDS = frozenset("hi hello hey thanks thank thx please merci bonjour salut".split())
-
-DENSE_FEATURES: tuple[str, ...] = (
-    "title_chars",
-    "title_words",
-    "title_has_question_mark",
-    "title_starts_with_question_word",
-    "title_uppercase_ratio",
-    "body_chars",
-    "body_words",
-    "body_sentences",
-    "words_per_sentence",
-    "chars_per_word",
-    "syllables_per_word",
-    "flesch_reading_ease",
-    "repetition_ratio",
-    "code_blocks",
-    "inline_code",
-    "links",
-    "images",
-    "list_items",
-    "paragraphs",
-    "code_char_ratio",
-    "body_question_marks",
-    "body_exclamations",
-    "has_greeting_or_thanks",
-    "title_words_in_body_ratio",
-)
-DENSE_INDEX = {name: i for i, name in enumerate(DENSE_FEATURES)}
-
-
-@dataclass(frozen=True)
-class Features:
-    """A featurized question: sorted unique n-gram bucket ids (1..N_BUCKETS) and the dense vector."""
-
-    ngram_ids: np.ndarray  # int64 [n], n ≤ MAX_NGRAMS
-    dense: np.ndarray  # float64 [len(DENSE_FEATURES)]
-
-    def dense_dict(self) -> dict[str, float]:
-        return {name: float(value) for name, value in zip(DENSE_FEATURES, self.dense)}
 
 
 _LEADING_BLANK_LINES = re.compile(r"^(?:[ \t\f\v]*\n)+")

@@ -4,7 +4,8 @@ Built by the package's build backend at install (setup.py). It reads the same Un
 the reference (CPython's) and gives the same n-gram ids and bit-identical dense values;
 tests/core/test_native_featurizer.py proves it on the golden vectors and on generated inputs.
 Importing this module fails with ImportError where the extension was not built;
-`mleditor.core.features.use_featurizer` turns that into the reference and a warning.
+`mleditor.core.features.use_featurizer` (which imports this module, never the other way round)
+turns that into the reference and a warning.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mleditor.core import _native_featurizer
-from mleditor.core.features import DENSE_FEATURES, GREETING_WORDS, QUESTION_WORDS, Features
+from mleditor.core.feature_spec import DENSE_FEATURES, GREETING_WORDS, QUESTION_WORDS, Features
 
 _native_featurizer.set_word_lists(sorted(QUESTION_WORDS), sorted(GREETING_WORDS))
 _N_DENSE = len(DENSE_FEATURES)

@@ -50,8 +50,8 @@ class ServeSettings:
         anonymous_enabled: whether callers without a key (the public demo page) are allowed.
         anonymous_scopes: the model versions anonymous callers may use.
         max_batch_size: model rows per micro-batch (best of 7 settings in benchmarks/bench_serve.py).
-        max_wait_ms: how long the first request of a batch waits for company, 0-10000 (2 ms halved
-            a lone client's throughput).
+        max_wait_ms: under load only, how long a batch of requests that queued during a model call
+            may wait for more rows, 0-10000; a request that finds the batcher idle never waits.
         cache_size: LRU cache entries; 0 turns the cache off.
         rate_limit_per_minute: requests per API key, or per client IP for anonymous callers; 0 is off.
         rate_limit_backend: "shared" (one budget per caller across every worker process and Ray

@@ -1,4 +1,5 @@
-"""The micro-batcher: concurrent submits share one model call, within max_batch_size rows and max_wait_ms."""
+"""The micro-batcher: concurrent submits share one model call, within max_batch_size rows; a lone request never
+waits for company, and max_wait_ms applies only to a batch formed while a call was in flight."""
 
 from __future__ import annotations
 
@@ -34,17 +35,84 @@ def rows(*values: float, width: int = 2) -> tuple[np.ndarray, np.ndarray]:
     return ids, dense
 
 
-async def test_ten_concurrent_submits_make_one_model_call():
+async def test_ten_concurrent_submits_to_an_idle_batcher_make_one_model_call_at_once():
     model = RecordingModel()
     batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=10_000)
-    submits = [batcher.submit(*rows(i)) for i in range(10)]
-    done = asyncio.gather(*submits)
-    await asyncio.sleep(0.05)
-    assert model.calls == []  # still waiting for company: 10 rows < 32 and the wait is long
-    await batcher.close()  # flushes what is waiting
-    results = await done
-    assert model.calls == [(10, 2)]
+    started = time.perf_counter()
+    results = await asyncio.gather(*(batcher.submit(*rows(i)) for i in range(10)))
+    assert model.calls == [(10, 2)] and time.perf_counter() - started < 1.0  # 10 rows < 32, yet no wait
     assert [float(r[0]) for r in results] == pytest.approx([i / 100 for i in range(10)])
+
+
+async def test_a_lone_request_is_scored_without_waiting_max_wait():
+    model = RecordingModel()
+    batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=10_000)
+    for value in (1, 2):  # the first call runs on a thread (unmeasured model), the second on the loop
+        started = time.perf_counter()
+        assert float((await batcher.submit(*rows(value)))[0]) == pytest.approx(value / 100)
+        assert time.perf_counter() - started < 1.0
+    assert model.calls == [(1, 2), (1, 2)]
+
+
+async def test_requests_arriving_during_a_call_share_the_next_call():
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow_first(ngram_ids, dense):
+        calls.append(len(dense))
+        if len(calls) == 1:
+            release.wait(5)
+        return dense[:, 0] / 100
+
+    batcher = MicroBatcher(slow_first, max_batch_size=32, max_wait_ms=0)
+    first = asyncio.ensure_future(batcher.submit(*rows(0)))
+    await asyncio.sleep(0.02)  # the first call is in flight, on a thread
+    later = asyncio.gather(*(asyncio.ensure_future(batcher.submit(*rows(i))) for i in range(1, 6)))
+    await asyncio.sleep(0.02)
+    release.set()
+    assert len(await first) == 1 and len(await later) == 5
+    assert calls == [1, 5]
+
+
+async def test_a_batch_formed_during_a_call_waits_up_to_max_wait_for_company():
+    release = threading.Event()
+    calls: list[int] = []
+
+    def slow_first(ngram_ids, dense):
+        calls.append(len(dense))
+        if len(calls) == 1:
+            release.wait(5)
+        return np.zeros(len(dense), np.float32)
+
+    batcher = MicroBatcher(slow_first, max_batch_size=3, max_wait_ms=10_000)
+    first = asyncio.ensure_future(batcher.submit(*rows(0)))
+    await asyncio.sleep(0.02)
+    queued = asyncio.ensure_future(batcher.submit(*rows(1)))
+    await asyncio.sleep(0)
+    release.set()
+    await first
+    await asyncio.sleep(0.05)
+    assert calls == [1] and not queued.done()  # under load: waits for the batch to fill
+    await asyncio.gather(queued, batcher.submit(*rows(2)), batcher.submit(*rows(3)))
+    assert calls == [1, 3]
+
+
+async def test_a_fast_model_is_called_on_the_event_loop_and_a_slow_one_on_a_thread():
+    threads: list[str] = []
+
+    def model(ngram_ids, dense):
+        threads.append(threading.current_thread().name)
+        if len(dense) > 1:
+            time.sleep(0.05)  # 50 ms: far longer than inline_below_ms
+        return np.zeros(len(dense), np.float32)
+
+    batcher = MicroBatcher(model, max_batch_size=32, max_wait_ms=0, inline_below_ms=1)
+    loop_thread = threading.current_thread().name
+    await batcher.submit(*rows(1))  # unmeasured: on a thread
+    await batcher.submit(*rows(1))  # measured fast: on the loop
+    await batcher.submit(*rows(1, 2))  # 2 rows, expected fast: on the loop, measured slow
+    await batcher.submit(*rows(1))  # now expected slow: on a thread again
+    assert [name == loop_thread for name in threads] == [False, True, True, False]
 
 
 async def test_a_full_batch_goes_at_once_without_waiting():

