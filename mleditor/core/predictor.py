@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
 
 from mleditor.core.pipeline import Pipeline
 from mleditor.core.prediction import Prediction
@@ -19,12 +22,22 @@ from mleditor.core.validation import BodyFormat, check_version
 from mleditor.errors import MLEditorError
 
 
-class Predictor:
-    """Loads a model directory once and answers with the pipeline's prediction (no permission, no profiles)."""
+class Scorer(Protocol):
+    """What runs the model: `score(ngram_ids int64 [B, L], dense float32 [B, D]) -> float32 [B]`."""
 
-    def __init__(self, model: ModelDirectory, threads: int = 1) -> None:
+    def score(self, ngram_ids: np.ndarray, dense: np.ndarray) -> np.ndarray: ...
+
+
+class Predictor:
+    """Loads a model directory once and answers with the pipeline's prediction (no permission, no profiles).
+
+    `scorer` runs the model (default: onnxruntime on the directory's model.onnx); the device door
+    passes the one its bundle needs (an ORT-format or LiteRT file).
+    """
+
+    def __init__(self, model: ModelDirectory, threads: int = 1, scorer: Scorer | None = None) -> None:
         self.model = model
-        self.scorer = OnnxScorer.from_path(model.onnx_path, threads=threads)
+        self.scorer = scorer if scorer is not None else OnnxScorer.from_path(model.onnx_path, threads=threads)
         # A lambda, not the bound method, so a test may replace `scorer.score` and still be called.
         self.pipeline = Pipeline(model, DirectRunner(lambda ids, dense: self.scorer.score(ids, dense)))
 

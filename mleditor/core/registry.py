@@ -79,11 +79,12 @@ def load_model_directory(path: Path) -> ModelDirectory:
                          "retrain with `mleditor train`")
     if not (path / MODEL_FILE).is_file():
         raise ModelError(f"{path} has no {MODEL_FILE}; retrain with `mleditor train`")
-    _check_compatible(path, meta)
+    check_model_meta(path, meta)
     return ModelDirectory(path=path, meta=meta)
 
 
-def _check_compatible(path: Path, meta: dict[str, Any]) -> None:
+def check_model_meta(path: Path, meta: dict[str, Any]) -> None:
+    """Check a model directory's meta.json against this featurizer (spec version, features, required keys)."""
     spec = meta.get("featurizer_spec")
     if spec != SPEC_VERSION:
         raise ModelError(
