@@ -18,7 +18,10 @@ ALLOWED = {
     "serve": {"core", "stores"},
     "batch": {"core", "stores"},
     "hybrid": {"core", "stores", "serve"},  # hybrid composes over the serve door (hybrid/app.py)
-    "cli": {"core", "stores", "training", "serve", "batch", "hybrid"},
+    # device builds its variants with training's graph export, calibration and splits; its runtime
+    # imports core alone (tests/device/test_runtime.py)
+    "device": {"core", "training"},
+    "cli": {"core", "stores", "training", "serve", "batch", "hybrid", "device"},
 }
 
 

@@ -125,7 +125,7 @@ def _delta_on_examples(source: ModelDirectory, score: Any) -> float:
     """The largest |Δscore| against the source on the command line's example questions."""
     import numpy as np
 
-    from mleditor.cli.main import EXAMPLES
+    from mleditor.cli.questions import EXAMPLES
     from mleditor.core.features import featurize_many
     from mleditor.core.scorer import OnnxScorer, pad_ngram_ids
 

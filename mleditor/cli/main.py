@@ -12,9 +12,8 @@ from rich.table import Table
 
 from mleditor.cli.exit_codes import INTERNAL, exit_code_for
 from mleditor.cli.options import err, json_option, model_dir_option, out, version_option
-from mleditor.cli.questions import QuestionInput, answer_questions, print_prediction
+from mleditor.cli.questions import EXAMPLES, QuestionInput, answer_questions, print_prediction
 from mleditor.core.predictor import Predictor
-from mleditor.core.records import Question
 from mleditor.core.registry import ModelDirectory, list_models
 from mleditor.core.validation import check_version
 from mleditor.errors import MLEditorError
@@ -28,17 +27,6 @@ app = typer.Typer(
 models_app = typer.Typer(help="Inspect the installed models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-EXAMPLES = [
-    Question("how 2 fix??", "it doesnt work. i tried everything and nothing works please help me asap!!! thanks"),
-    Question(
-        "How do I keep a bottle-conditioned ale from over-carbonating?",
-        "I bottle my pale ale with 120 g of priming sugar per 20 L batch, as my recipe says. "
-        "After three weeks at 20 °C the bottles gush when opened.\n\n"
-        "I measured the final gravity (1.012) before bottling, so fermentation should have been over.\n\n"
-        "- Is my priming rate too high for this style?\n- Could an infection cause this?\n\n"
-        "What should I check first?",
-    ),
-]
 
 
 @app.command()

@@ -23,6 +23,18 @@ from mleditor.core.records import Question
 from mleditor.core.validation import prepare_question
 from mleditor.errors import DataError, InvalidInputError, MLEditorError
 
+EXAMPLES = [  # what `mleditor demo` scores
+    Question("how 2 fix??", "it doesnt work. i tried everything and nothing works please help me asap!!! thanks"),
+    Question(
+        "How do I keep a bottle-conditioned ale from over-carbonating?",
+        "I bottle my pale ale with 120 g of priming sugar per 20 L batch, as my recipe says. "
+        "After three weeks at 20 °C the bottles gush when opened.\n\n"
+        "I measured the final gravity (1.012) before bottling, so fermentation should have been over.\n\n"
+        "- Is my priming rate too high for this style?\n- Could an infection cause this?\n\n"
+        "What should I check first?",
+    ),
+]
+
 
 @dataclass(frozen=True)
 class QuestionInput:
