@@ -100,3 +100,35 @@ def test_cli_pipeline_page_api_batch_and_hybrid_agree_through_the_same_driver(tm
         assert {source for _, source in seen[name]} == {"precomputed"}, name
     n = len(QUESTIONS)
     assert counts == {"predictor": n, "pipeline": n, "cli": n, "batch": n, "api live": n, "api stored": n, "page": n}
+
+
+DEVICE_VARIANTS = ["fp32", "fp32-ort", "int8", "fp16", "pruned-10-int8", "reduced-12"]
+
+
+@pytest.fixture(scope="module")
+def real_questions_200(real_dump_dirs) -> list[Question]:
+    from mleditor.core.ingest import iter_dump_questions
+
+    questions = [record.as_question() for folder in real_dump_dirs for record in iter_dump_questions(folder)]
+    return questions[:: max(1, len(questions) // 200)][:200]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", DEVICE_VARIANTS)
+def test_every_device_bundle_gives_the_servers_score_within_its_manifest_tolerance(tmp_path, data_dir, variant,
+                                                                                   real_questions_200):
+    from mleditor.device.build import build_bundle
+    from mleditor.device.catalog import extra_installed, find_variant
+    from mleditor.device.runtime import load_predictor
+    from mleditor.device.variants import BuildOptions
+
+    spec = find_variant(variant)
+    if not extra_installed(spec):
+        pytest.skip(f"variant {variant} needs the '{spec.extra}' extra")
+    model = resolve_model(None)
+    bundle = build_bundle(model, spec, BuildOptions(data_dir=data_dir), tmp_path / variant)
+    server = Predictor(model).predict_many(real_questions_200, "v2")
+    device = load_predictor(bundle.path).predict_many(real_questions_200, "v2")
+    deltas = [abs(d.score - s.score) for d, s in zip(device, server)]
+    limit = 1e-6 if variant.startswith("fp32") else bundle.tolerance + 1e-6
+    assert max(deltas) <= limit, (variant, max(deltas), bundle.tolerance)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -25,14 +24,10 @@ from mleditor.cli.options import err, json_option, model_dir_option, out, versio
 from mleditor.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mleditor.core.registry import ModelDirectory
     from mleditor.device.bundle import DeviceBundle
-    from mleditor.device.variants import BuildOptions, VariantSpec
+    from mleditor.device.variants import VariantSpec
 
 device_app = typer.Typer(help="On device: compressed model variants as offline bundles.", no_args_is_help=True)
-
-# |Δscore| is measured on these when the build has no data: enough to record a tolerance, said so in the manifest.
-_NO_DATA_NOTE = "Built without the data: quality not measured; the tolerance is measured on the example questions."
 
 
 @device_app.command("list")
@@ -40,17 +35,17 @@ def list_variants(as_json: bool = json_option()) -> None:
     """The variants this mleditor can build: what each does, what it needs, and whether that is installed."""
     from mleditor.device.catalog import extra_installed, variant_specs
 
-    rows = [{"variant": spec.name, "what": spec.summary, "needs_data": spec.needs_data, "extra": spec.extra,
-             "installed": extra_installed(spec)} for spec in variant_specs().values()]
+    specs = list(variant_specs().values())
     if as_json:
+        rows = [{"variant": spec.name, "what": spec.summary, "needs_data": spec.needs_data, "extra": spec.extra,
+                 "installed": extra_installed(spec)} for spec in specs]
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table("variant", "what", "needs", "buildable here")
-    for row in rows:
-        extra = row["extra"]
-        needs = ", ".join(filter(None, ["the data" if row["needs_data"] else "", extra and f"extra {extra}"]))
-        buildable = "yes" if row["installed"] else f"pip install 'mleditor[{extra}]'"
-        table.add_row(row["variant"], row["what"], needs or "-", buildable)
+    for spec in specs:
+        needs = [*(["the data"] if spec.needs_data else []), *([f"extra {spec.extra}"] if spec.extra else [])]
+        buildable = "yes" if extra_installed(spec) else f"pip install 'mleditor[{spec.extra}]'"
+        table.add_row(spec.name, spec.summary, ", ".join(needs) or "-", buildable)
     out.print(table)
 
 
@@ -68,7 +63,9 @@ def build(
 ) -> None:
     """Build each variant of the model as a bundle under --output, with its measured quality and tolerance."""
     from mleditor import config
+    from mleditor.cli.questions import EXAMPLES
     from mleditor.core.registry import resolve_model
+    from mleditor.device.build import build_bundle
     from mleditor.device.variants import BuildOptions
 
     if keep is not None and not 0 < keep <= 100:
@@ -81,7 +78,8 @@ def build(
         if spec.needs_data and not has_data:
             raise InvalidInputError(f"variant {spec.name} is trained or tuned on the dumps, and none are under "
                                     f"{data_dir}; pass --data or set MLEDITOR_DATA")
-        bundle = _build_one(source, spec, options, output / spec.name, measure and has_data)
+        bundle = build_bundle(source, spec, options, output / spec.name, measure=measure and has_data,
+                              examples=EXAMPLES)
         err.print(f"{spec.name}: {bundle.path} ({_kb(bundle.model_file.stat().st_size)}, "
                   f"max |Δscore| {bundle.tolerance:.4f})")
 
@@ -102,46 +100,12 @@ def _chosen(names: list[str]) -> list[VariantSpec]:
     return specs
 
 
-def _build_one(source: ModelDirectory, spec: VariantSpec, options: BuildOptions, output: Path,
-               measure: bool) -> DeviceBundle:
-    from mleditor.device.bundle import write_bundle
-    from mleditor.device.runtime import scorer_for_file
-
-    with tempfile.TemporaryDirectory(prefix=f"mleditor-{spec.name}-") as work:
-        built = spec.build(source, Path(work), options)
-        scorer = scorer_for_file(built.model_file, built.runtime)
-        if measure:
-            from mleditor.device.quality import measure_quality
-
-            assert options.data_dir is not None
-            quality = measure_quality(source, scorer.score, options.data_dir)
-            return write_bundle(source, built, output, quality=quality.to_dict(),
-                                max_abs_delta_score=quality.max_abs_delta_score)
-        return write_bundle(source, built, output, quality=None, card_note=_NO_DATA_NOTE,
-                            max_abs_delta_score=_delta_on_examples(source, scorer.score))
-
-
-def _delta_on_examples(source: ModelDirectory, score: Any) -> float:
-    """The largest |Δscore| against the source on the command line's example questions."""
-    import numpy as np
-
-    from mleditor.cli.questions import EXAMPLES
-    from mleditor.core.features import featurize_many
-    from mleditor.core.scorer import OnnxScorer, pad_ngram_ids
-
-    features = featurize_many([q.title for q in EXAMPLES], [q.body for q in EXAMPLES])
-    ids = pad_ngram_ids([f.ngram_ids for f in features])
-    dense = np.stack([f.dense for f in features]).astype(np.float32)
-    reference = OnnxScorer.from_path(source.onnx_path).score(ids, dense)
-    return float(np.max(np.abs(np.asarray(score(ids, dense)) - reference)))
-
-
 @device_app.command("report")
 def report(
     bundles: Path = typer.Option(..., "--bundles", help="A bundle, or a folder of bundles (what build wrote)."),
     as_json: bool = json_option(),
 ) -> None:
-    """The variants table of the bundles under --bundles: sizes, quality against the source, tolerance."""
+    """The variants table (Markdown) of the bundles under --bundles: sizes, quality against the source, tolerance."""
     from mleditor.device.bundle import MANIFEST_FILE, load_bundle
 
     folders = [bundles] if (bundles / MANIFEST_FILE).is_file() else sorted(
@@ -152,14 +116,16 @@ def report(
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    table = Table("variant", "runtime", "file", "gzip", "test AUC (Δ)", "held-out AUC (Δ)", "test ECE",
-                  "max |Δscore|")
+    header = ["variant", "runtime", "file", "gzip", "test AUC (Δ)", "held-out AUC (Δ)", "test ECE (Δ)",
+              "max \\|Δscore\\|", "p99 \\|Δscore\\|"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for row in rows:
         q = row["quality"] or {}
-        table.add_row(row["variant"], row["runtime"], _kb(row["bytes"]), _kb(row["gzip_bytes"]),
-                      _with_delta(q, "test_auc"), _with_delta(q, "holdout_auc"), _number(q.get("test_ece")),
-                      f"{row['max_abs_delta_score']:.4f}")
-    out.print(table)
+        cells = [row["variant"], row["runtime"], _kb(row["bytes"]), _kb(row["gzip_bytes"]), _with_delta(q, "test_auc"),
+                 _with_delta(q, "holdout_auc"), _with_delta(q, "test_ece"), f"{row['max_abs_delta_score']:.4f}",
+                 _number(q.get("p99_abs_delta_score"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    sys.stdout.write("\n".join(lines) + "\n")  # Markdown: readable in a terminal, pasted as it is into docs
 
 
 def _report_row(bundle: DeviceBundle) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def test_a_missing_folder_is_refused_with_how_to_build_one(tmp_path):
 
 def test_a_folder_without_a_manifest_is_not_a_bundle(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"\x08\x08")
-    with pytest.raises(ModelError, match="has no manifest.json: it is not a bundle"):
+    with pytest.raises(ModelError, match=r"has no manifest\.json: it is not a bundle"):
         load_bundle(tmp_path)
 
 
@@ -51,7 +51,7 @@ def test_a_partial_bundle_is_refused(fp32_bundle):
 def test_an_altered_file_is_refused_by_its_hash(fp32_bundle):
     meta = fp32_bundle.path / "meta.json"
     meta.write_text(meta.read_text().replace('"platt"', '"PLATT"'))  # same size, other bytes
-    with pytest.raises(ModelError, match="meta.json does not match its manifest"):
+    with pytest.raises(ModelError, match=r"meta\.json does not match its manifest"):
         load_bundle(fp32_bundle.path)
 
 
