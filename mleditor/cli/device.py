@@ -125,6 +125,12 @@ def report(
                  _with_delta(q, "holdout_auc"), _with_delta(q, "test_ece"), f"{row['max_abs_delta_score']:.4f}",
                  _number(q.get("p99_abs_delta_score"))]
         lines.append("| " + " | ".join(cells) + " |")
+    from mleditor.device.catalog import DEFAULT_MAX_ABS_DELTA, DEFAULT_MAX_AUC_LOSS, default_variant
+
+    pick = default_variant({row["variant"]: (row["bytes"], row["quality"], row["max_abs_delta_score"])
+                            for row in rows})
+    rule = f"smallest file with test ROC AUC loss <= {DEFAULT_MAX_AUC_LOSS} and max |Δscore| <= {DEFAULT_MAX_ABS_DELTA}"
+    lines += ["", f"Default by rule ({rule}): {pick or 'none of these meets it'}"]
     sys.stdout.write("\n".join(lines) + "\n")  # Markdown: readable in a terminal, pasted as it is into docs
 
 
