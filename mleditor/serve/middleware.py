@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.message
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -110,6 +111,15 @@ class RequestContextMiddleware:
             reset_request_id(token)
 
 
+@functools.lru_cache(maxsize=64)  # clients send a handful of spellings; parsing one costs ~10 µs
+def _is_json_media_type(content_type: str) -> bool:
+    """Whether a Content-Type header names JSON (application/json or application/*+json, any parameters)."""
+    parsed = email.message.Message()
+    parsed["content-type"] = content_type
+    subtype = parsed.get_content_subtype()
+    return parsed.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 class BodyGuardMiddleware:
     """Refuses request bodies that are too big (413), too slow (408), or not JSON where JSON is expected (415).
 
@@ -147,8 +157,9 @@ class BodyGuardMiddleware:
             if body_done:  # after the body, receive() only waits for a disconnect: no limit applies
                 return await receive()
             left = deadline - time.monotonic()
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, min(self.timeout_s, left)))
+            try:  # asyncio.timeout, not wait_for: no task per receive (~10 µs a request saved)
+                async with asyncio.timeout(max(0.0, min(self.timeout_s, left))):
+                    message = await receive()
             except TimeoutError:
                 raise self._too_slow(whole=left < self.timeout_s) from None
             if message["type"] == "http.request":
@@ -180,10 +191,7 @@ class BodyGuardMiddleware:
             return BodyRejected(400, "bad_request", f"Content-Length {length[:40]!r} is not a number of bytes")
         if path.startswith(self.json_prefixes):
             content_type = headers.get("content-type", "")
-            parsed = email.message.Message()
-            parsed["content-type"] = content_type
-            subtype = parsed.get_content_subtype()
-            if parsed.get_content_maintype() != "application" or not (subtype == "json" or subtype.endswith("+json")):
+            if not _is_json_media_type(content_type):
                 shown = content_type[:60] or "none"
                 return BodyRejected(415, "unsupported_media_type",
                                     f"the body must be JSON (Content-Type: application/json); got {shown}")
