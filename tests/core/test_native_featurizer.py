@@ -156,3 +156,14 @@ def test_native_featurizer_survives_a_fuzz_run_in_a_subprocess():
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-2000:]}"
     assert "no crash" in result.stdout
+
+
+@settings(max_examples=2_000, deadline=None)
+@given(st.text(st.sampled_from(["a", " ", "é", "\u0301", "😀", "\x7f", "\x80"]), max_size=80), st.integers(1, 40))
+@example("é" * 32, 32)
+def test_the_compiled_non_ascii_run_test_finds_what_the_regex_finds(text, n):
+    import re
+
+    from mleditor.core._native_featurizer import has_non_ascii_run
+
+    assert has_non_ascii_run(text, n) == (re.search(f"[^\\x00-\\x7f]{{{n}}}", text) is not None)
