@@ -17,7 +17,7 @@ import os
 import re
 import unicodedata
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
@@ -41,9 +41,9 @@ from mleditor.core.text_structure import ASCII_WHITESPACE, parse_body
 __all__ = [
     "DENSE_FEATURES", "DENSE_INDEX", "FEATURIZERS", "FEATURIZER_ENV", "GREETING_WORDS", "MAX_BODY_TOKENS_FOR_NGRAMS",
     "MAX_NGRAMS", "N_BUCKETS", "QUESTION_WORDS", "SPEC_VERSION", "Features", "Featurizer", "ReferenceFeaturizer",
-    "active_featurizer", "bucket", "dense_features", "featurize", "featurize_many", "featurize_normalized",
-    "nfkc", "ngram_ids", "ngrams", "normalize", "normalize_title", "reference_featurize_normalized", "syllables",
-    "tokenize", "use_featurizer",
+    "active_featurizer", "bucket", "code_point_ranges", "dense_features", "featurize", "featurize_many",
+    "featurize_normalized", "nfkc", "ngram_ids", "ngrams", "normalize", "normalize_title",
+    "reference_featurize_normalized", "syllables", "tokenize", "use_featurizer",
 ]
 
 TOKEN = re.compile(r"[^\W_]+")  # runs of code points of general category L* or N*
@@ -140,15 +140,21 @@ def _mark_tables() -> _MarkTables:
     )
 
 
-def _char_class(codes: list[int]) -> str:
-    """A regex class of sorted code points, as ranges (the regex compiler checks those beyond plane 0 one by one)."""
+def code_point_ranges(codes: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted code points as inclusive (low, high) ranges."""
     ranges: list[list[int]] = []
     for code in codes:
         if ranges and ranges[-1][1] == code - 1:
             ranges[-1][1] = code
         else:
             ranges.append([code, code])
-    return "".join(re.escape(chr(lo)) + (f"-{re.escape(chr(hi))}" if hi > lo else "") for lo, hi in ranges)
+    return [(low, high) for low, high in ranges]
+
+
+def _char_class(codes: list[int]) -> str:
+    """A regex class of sorted code points, as ranges (the regex compiler checks those beyond plane 0 one by one)."""
+    return "".join(re.escape(chr(lo)) + (f"-{re.escape(chr(hi))}" if hi > lo else "")
+                   for lo, hi in code_point_ranges(codes))
 
 
 def normalize(text: str) -> str:
