@@ -40,7 +40,8 @@ def build_bundle(source: ModelDirectory, spec: VariantSpec, options: BuildOption
             return write_bundle(source, built, output, quality=quality.to_dict(),
                                 max_abs_delta_score=quality.max_abs_delta_score)
         return write_bundle(source, built, output, quality=None, card_note=_NO_DATA_NOTE.format(n=len(examples)),
-                            max_abs_delta_score=max_abs_delta(source, scorer.score, examples))
+                            max_abs_delta_score=max_abs_delta(source, scorer.score, examples),
+                            measured_on=f"{len(examples)} example questions (no data)")
 
 
 def max_abs_delta(source: ModelDirectory, score: ScoreFn, questions: Sequence[Question]) -> float:

@@ -73,7 +73,8 @@ def sha256_of(path: Path) -> str:
 
 
 def write_bundle(source: ModelDirectory, built: BuiltVariant, output: Path, *, quality: dict[str, Any] | None,
-                 max_abs_delta_score: float, card_note: str = "") -> DeviceBundle:
+                 max_abs_delta_score: float, measured_on: str = "every real question",
+                 card_note: str = "") -> DeviceBundle:
     """Pack `built` (a variant of `source`) into the folder `output` (replaced if it is a bundle) and check it."""
     if built.model_file.name not in MODEL_FILES:
         raise ModelError(f"a variant's model file must be one of {', '.join(MODEL_FILES)}; got {built.model_file.name}")
@@ -97,8 +98,7 @@ def write_bundle(source: ModelDirectory, built: BuiltVariant, output: Path, *, q
         "files": {name: {"sha256": sha256_of(output / name), "bytes": (output / name).stat().st_size}
                   for name in names},
         "quality": quality,
-        "tolerance": {"max_abs_delta_score": max_abs_delta_score,
-                      "measured_on": "every real question" if quality is not None else "the questions given"},
+        "tolerance": {"max_abs_delta_score": max_abs_delta_score, "measured_on": measured_on},
     }
     (output / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return load_bundle(output)
