@@ -15,7 +15,7 @@ ALLOWED = {
     "core": set(),
     "stores": {"core"},
     "training": {"core"},
-    "serve": {"core", "stores"},
+    "serve": {"core", "stores", "browser"},  # serve hands out the editor's static site (serve/editor.py)
     "batch": {"core", "stores"},
     "hybrid": {"core", "stores", "serve"},  # hybrid composes over the serve door (hybrid/app.py)
     # device builds its variants with training's graph export, calibration and splits; its runtime

@@ -81,12 +81,13 @@ def models_list(as_json: bool = json_option()) -> None:
 
 
 def _register_door_commands() -> None:
-    from mleditor.cli import batch, device, serve, training
+    from mleditor.cli import batch, browser, device, serve, training
 
     training.register(app)
     serve.register(app)
     batch.register(app)
     device.register(app)
+    browser.register(app)
 
 
 _register_door_commands()

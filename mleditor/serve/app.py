@@ -33,6 +33,7 @@ from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS, check_version
 from mleditor.errors import AuthenticationError, InvalidInputError, MLEditorError
+from mleditor.serve.editor import add_editor_routes
 from mleditor.serve.http_errors import ErrorPages, describe_validation_errors, error_body, http_failure
 from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mleditor.serve.middleware import (
@@ -198,6 +199,7 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
     if stored is not None:
         _add_stored_route(app, service, stored, optional_auth=settings.anonymous_enabled)
     add_page_routes(app, service)
+    add_editor_routes(app)
     return app
 
 
