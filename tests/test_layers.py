@@ -22,6 +22,7 @@ ALLOWED = {
     # imports core alone (tests/device/test_runtime.py)
     "device": {"core", "training"},
     "browser": {"core"},  # browser/tables.py writes the JavaScript featurizer's Unicode 14 tables
+    "federated": {"core", "training"},  # clients are authors split by training's labels (federated/partition.py)
     "cli": {"core", "stores", "training", "serve", "batch", "hybrid", "device", "browser"},
 }
 

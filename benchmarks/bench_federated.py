@@ -1,0 +1,136 @@
+"""Federated benchmark, part 1: centralized vs centralized + user-specific features, on the same later questions.
+
+    .venv/bin/python benchmarks/bench_federated.py [--dataset FILE] [--epochs N] [--json]
+
+Clients are authors (`mleditor.federated.partition`): each author's last 30 % of questions (at least
+one) are held out, earlier ones train, and a hashed 15 % of authors never train ("never-seen").
+Without --dataset the nine sites of $MLEDITOR_DATA/stackexchange/ are ingested (the issue's 1,563
+authors). (1) centralized: the project's network (`training.train.fit_network`, the shipped
+model's network config) trained on every training question pooled, early-stopped on a hashed 20 %
+of the training authors ("tune"); (2) + user features: a logistic regression on [the network's
+logit, the author-history features at lag N days] fitted on the tune authors' training questions,
+whose logits the network did not fit. Reported: ROC AUC (`training.metrics.roc_auc`) on the
+held-out later questions, overall and by history length, and on the never-seen authors.
+Rows to come with the Flower part: FedAvg, FedAvgM/FedAdam, personalization, privacy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_core import machine_info
+from sklearn.linear_model import LogisticRegression
+
+import mleditor
+from mleditor import config
+from mleditor.core.dataset import read_dataset
+from mleditor.core.ingest import ingest_dumps
+from mleditor.federated.partition import HISTORY_BUCKETS, Partition, PartitionConfig, partition_authors
+from mleditor.federated.user_features import LAGS_DAYS, author_feature_matrix
+from mleditor.training.metrics import roc_auc
+from mleditor.training.splits import unit_interval
+from mleditor.training.train import TrainConfig, featurize_records, fit_network, network_logits
+
+SHIPPED_META = Path(mleditor.__file__).parent / "models" / "se15-v1" / "meta.json"
+TUNE_FRACTION = 0.2
+
+
+def dataset_path(given: Path | None, workdir: Path) -> Path:
+    """The dataset file given, else the nine sites of stackexchange/ ingested into `workdir`."""
+    if given is not None:
+        return given
+    dumps = sorted(p.parent for p in (config.data_dir() / "stackexchange").glob("*/Posts.xml"))
+    ingest_dumps(dumps, workdir / "questions.sqlite")
+    return workdir / "questions.sqlite"
+
+
+def tune_mask(partition: Partition, seed: int) -> np.ndarray:
+    """Training questions of a hashed TUNE_FRACTION of the training authors (early stopping, stacking)."""
+    hashed = np.array([unit_interval(f"federated-tune:{a}", seed) < TUNE_FRACTION for a in partition.authors])
+    return np.asarray(partition.mask("train") & hashed)
+
+
+def evaluation_sets(partition: Partition) -> dict[str, np.ndarray]:
+    held = partition.mask("heldout")
+    sets = {"held-out later questions, all": held}
+    for bucket in HISTORY_BUCKETS:
+        sets[f"… authors with {bucket} earlier"] = held & (partition.buckets == bucket)
+    sets["never-seen authors, all questions"] = partition.mask("unseen")
+    return sets
+
+
+def auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    return roc_auc(labels, scores) if len(set(labels.tolist())) == 2 else None
+
+
+def stacked_scores(logits: np.ndarray, partition: Partition, fit_rows: np.ndarray, lag: int, seed: int) -> np.ndarray:
+    """A logistic regression on [logit, user features at `lag`] fitted on `fit_rows`; its logit for every row."""
+    features = np.column_stack([logits, author_feature_matrix(partition.records, partition.labels, lag)])
+    model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
+    model.fit(features[fit_rows], partition.labels[fit_rows])
+    return np.asarray(model.decision_function(features))
+
+
+def measure(dataset: Path, epochs: int | None) -> dict[str, Any]:
+    train_config = TrainConfig.from_dict(json.loads(SHIPPED_META.read_text(encoding="utf-8"))["training"])
+    network = train_config.network if epochs is None else replace(train_config.network, epochs=epochs)
+    split = train_config.split
+    partition = partition_authors(read_dataset(dataset), PartitionConfig(seed=split.seed, label_mode=split.label_mode,
+                                                                         min_group=split.min_group))
+    table = featurize_records(partition.records)
+    tune = tune_mask(partition, split.seed)
+    fit = partition.mask("train") & ~tune
+    started = time.perf_counter()
+    net, report = fit_network(table.rows(fit), partition.labels[fit], table.rows(tune), partition.labels[tune], network)
+    train_seconds = time.perf_counter() - started
+    logits = network_logits(net, table).astype(np.float64)
+    scores = {"centralized": logits}
+    for lag in LAGS_DAYS:
+        scores[f"+ user features, N = {lag} d"] = stacked_scores(logits, partition, tune, lag, split.seed)
+    rows = [{"set": name, "n": int(mask.sum()), "positive_rate": round(float(partition.labels[mask].mean()), 3),
+             "roc_auc": {method: auc_or_none(partition.labels[mask], s[mask]) for method, s in scores.items()}}
+            for name, mask in evaluation_sets(partition).items()]
+    return {"questions": len(partition.records), "authors": len(set(partition.authors.tolist())),
+            "train": int(fit.sum()), "tune": int(tune.sum()), "network": {**vars(network)},
+            "best_epoch": report["best_epoch"], "train_seconds": round(train_seconds, 1), "rows": rows}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    result = report["result"]
+    methods = list(result["rows"][0]["roc_auc"])
+    lines = [f"command: `.venv/bin/python {report['command']}`  ", f"date: {report['date']}  ",
+             f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores", "",
+             (f"{result['questions']:,} author questions, {result['authors']:,} authors; network trained on "
+              f"{result['train']:,} earlier questions, tuned on {result['tune']:,} (best epoch {result['best_epoch']} "
+              f"of {result['network']['epochs']}, {result['train_seconds']:.0f} s)"), "",
+             "| ROC AUC | n | positive | " + " | ".join(methods) + " |",
+             "|---|---:|---:|" + "---:|" * len(methods)]
+    for row in result["rows"]:
+        cells = ["n/a" if v is None else f"{v:.3f}" for v in row["roc_auc"].values()]
+        lines.append(f"| {row['set']} | {row['n']:,} | {row['positive_rate']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, help="a dataset file (`mleditor data ingest`); default: stackexchange/")
+    parser.add_argument("--epochs", type=int, help="network epochs (default: the shipped model's)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs)
+    flags = "".join(f" --{k} {v}" for k, v in (("dataset", args.dataset), ("epochs", args.epochs)) if v is not None)
+    report = {"command": f"benchmarks/bench_federated.py{flags}", "date": time.strftime("%Y-%m-%d"),
+              "machine": machine_info(), "result": result}
+    print(json.dumps(report, indent=1) if args.json else markdown(report))
+
+
+if __name__ == "__main__":
+    main()
