@@ -18,12 +18,42 @@ workers share one socket, as with uvicorn. Any process of the same user may bind
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import sys
+import threading
+import time
 
-from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.config import Config
+from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+try:  # uvicorn >= 0.50
+    from uvicorn.config import STARTUP_FAILURE
+except ImportError:  # uvicorn 0.49 (flwr 1.42 pins uvicorn < 0.50): the constant lives in uvicorn.main
+    from uvicorn.main import STARTUP_FAILURE  # type: ignore[attr-defined,no-redef,unused-ignore]
+
+# uvicorn < 0.51 passes the worker's target (Server.run) to Process and Multiprocess; 0.51 builds it itself.
+_PASSES_TARGET = "target" in inspect.signature(Process.__init__).parameters
+
+
+def _new_process(config: Config, sockets: list[socket.socket]) -> Process:
+    if _PASSES_TARGET:
+        return Process(config, Server(config).run, sockets)  # type: ignore[call-arg,arg-type,unused-ignore]
+    return Process(config, sockets)  # type: ignore[call-arg,unused-ignore]
+
+
+def _wait_until_ready(process: Process, timeout: float, should_exit: threading.Event) -> bool:
+    """uvicorn >= 0.51: the worker finished startup; older: it answers pings (its server may still be starting)."""
+    if hasattr(process, "wait_until_ready"):
+        return bool(process.wait_until_ready(timeout, should_exit))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.is_alive(timeout=1):
+            return True
+        time.sleep(0.1)
+    return False
 
 log = logging.getLogger("uvicorn.error")
 
@@ -56,12 +86,15 @@ class ReusePortSupervisor(Multiprocess):
     """
 
     def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
-        super().__init__(config, sockets)
+        if _PASSES_TARGET:
+            super().__init__(config, Server(config).run, sockets)  # type: ignore[call-arg,arg-type,unused-ignore]
+        else:
+            super().__init__(config, sockets)  # type: ignore[call-arg,unused-ignore]
         if len(sockets) != config.workers:
             raise ValueError(f"one socket per worker: got {len(sockets)} sockets for {config.workers} workers")
 
     def _process(self, slot: int) -> Process:
-        process = Process(self.config, [self.sockets[slot]])
+        process = _new_process(self.config, [self.sockets[slot]])
         process.start()
         return process
 
@@ -74,7 +107,7 @@ class ReusePortSupervisor(Multiprocess):
             if self.should_exit.is_set():
                 return
             new = self._process(slot)
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+            if not _wait_until_ready(new, self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
                 if not self.should_exit.is_set():
@@ -94,7 +127,7 @@ class ReusePortSupervisor(Multiprocess):
                 continue
             process.kill()
             process.join()
-            if process.exitcode == STARTUP_FAILURE:  # the app or its settings are broken: a restart fails alike
+            if process.process.exitcode == STARTUP_FAILURE:  # the app or its settings are broken: a restart fails alike
                 log.error("Child process [%s] failed to start, stopping the parent process.", process.pid)
                 self.should_exit.set()
                 return
@@ -122,7 +155,12 @@ class ReusePortSupervisor(Multiprocess):
 def serve_workers(config: Config) -> None:
     """Run `config.workers` (>= 2) worker processes of the app `config` names (an import string), until a signal."""
     if not spreads_connections():
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        sockets = [config.bind_socket()]
+        if _PASSES_TARGET:
+            supervisor = Multiprocess(config, Server(config).run, sockets)  # type: ignore[call-arg,arg-type,unused-ignore]
+        else:
+            supervisor = Multiprocess(config, sockets)  # type: ignore[call-arg,unused-ignore]
+        supervisor.run()
         return
     try:
         first = listening_socket(config.host, config.port, config.backlog)
