@@ -11,7 +11,10 @@ of the training authors ("tune"); (2) + user features: a logistic regression on 
 logit, the author-history features at lag N days] fitted on the tune authors' training questions,
 whose logits the network did not fit. Reported: ROC AUC (`training.metrics.roc_auc`) on the
 held-out later questions, overall and by history length, and on the never-seen authors.
-Rows to come with the Flower part: FedAvg, FedAvgM/FedAdam, personalization, privacy.
+(3) FedAvg and FedAvgM (server momentum 0.9) in Flower's simulation engine (`mleditor.federated`,
+`--rounds`, `--clients-per-round`; 0 rounds skips them), every training author a client, and
+(4) FedAvgM + personalization (finetune: the dense layers; head: a per-author bias), with rounds to
+reach 95 % of the centralized AUC, bytes per client per round and seconds per round. Privacy: to come.
 """
 
 from __future__ import annotations
@@ -78,7 +81,28 @@ def stacked_scores(logits: np.ndarray, partition: Partition, fit_rows: np.ndarra
     return np.asarray(model.decision_function(features))
 
 
-def measure(dataset: Path, epochs: int | None) -> dict[str, Any]:
+def federated_scores(partition: Partition, table: Any, rounds: int, per_round: int,
+                     seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Rows 3-4: the final global logits of FedAvg and FedAvgM, FedAvgM personalized; each run's summary."""
+    from mleditor.federated.server_app import ServerConfig
+    from mleditor.federated.simulation import personalized_logits, simulate
+
+    scores, runs = {}, {}
+    for strategy in ("fedavg", "fedavgm"):
+        result = simulate(partition, table, ServerConfig(rounds=rounds, clients_per_round=per_round,
+                                                         strategy=strategy, seed=seed))
+        runs[strategy] = result.summary
+        scores[strategy] = personalized_logits(result.weights, partition, table, "none")[0]
+    for mode in ("finetune", "head"):
+        scores[f"fedavgm + {mode}"] = personalized_logits(result.weights, partition, table, mode)[0]
+    return scores, runs
+
+
+def rounds_to(target: float, aucs: list[float | None]) -> int | None:
+    return next((r for r, auc in enumerate(aucs) if auc is not None and auc >= target), None)
+
+
+def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int = 10) -> dict[str, Any]:
     train_config = TrainConfig.from_dict(json.loads(SHIPPED_META.read_text(encoding="utf-8"))["training"])
     network = train_config.network if epochs is None else replace(train_config.network, epochs=epochs)
     split = train_config.split
@@ -94,12 +118,21 @@ def measure(dataset: Path, epochs: int | None) -> dict[str, Any]:
     scores = {"centralized": logits}
     for lag in LAGS_DAYS:
         scores[f"+ user features, N = {lag} d"] = stacked_scores(logits, partition, tune, lag, split.seed)
+    runs: dict[str, Any] = {}
+    if rounds > 0:
+        federated, runs = federated_scores(partition, table, rounds, per_round, split.seed)
+        scores.update(federated)
+        held = partition.mask("heldout")
+        target = 0.95 * roc_auc(partition.labels[held], logits[held])
+        for run in runs.values():
+            run["rounds_to_95pct_of_centralized"] = rounds_to(target, run["roc_auc_per_round"])
     rows = [{"set": name, "n": int(mask.sum()), "positive_rate": round(float(partition.labels[mask].mean()), 3),
              "roc_auc": {method: auc_or_none(partition.labels[mask], s[mask]) for method, s in scores.items()}}
             for name, mask in evaluation_sets(partition).items()]
     return {"questions": len(partition.records), "authors": len(set(partition.authors.tolist())),
             "train": int(fit.sum()), "tune": int(tune.sum()), "network": {**vars(network)},
-            "best_epoch": report["best_epoch"], "train_seconds": round(train_seconds, 1), "rows": rows}
+            "best_epoch": report["best_epoch"], "train_seconds": round(train_seconds, 1), "rows": rows,
+            "federated": runs}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -115,6 +148,15 @@ def markdown(report: dict[str, Any]) -> str:
     for row in result["rows"]:
         cells = ["n/a" if v is None else f"{v:.3f}" for v in row["roc_auc"].values()]
         lines.append(f"| {row['set']} | {row['n']:,} | {row['positive_rate']:.2f} | " + " | ".join(cells) + " |")
+    if result.get("federated"):
+        header = ("| federated run | clients | per round | rounds | rounds to 95 % | bytes / client / round (up) "
+                  "| s / round (median) |")
+        lines += ["", header, "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, run in result["federated"].items():
+            per_round = run["seconds_per_round"]
+            lines.append(f"| {name} | {run['clients']:,} | {run['config']['clients_per_round']} | {run['rounds']} | "
+                         f"{run['rounds_to_95pct_of_centralized']} | {run['bytes_per_client_per_round']['up']:,} | "
+                         f"{float(np.median(per_round)) if per_round else 0:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -122,11 +164,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, help="a dataset file (`mleditor data ingest`); default: stackexchange/")
     parser.add_argument("--epochs", type=int, help="network epochs (default: the shipped model's)")
+    parser.add_argument("--rounds", type=int, default=0, help="federated rounds (0: rows 1-2 only)")
+    parser.add_argument("--clients-per-round", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs)
-    flags = "".join(f" --{k} {v}" for k, v in (("dataset", args.dataset), ("epochs", args.epochs)) if v is not None)
+        result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs, args.rounds, args.clients_per_round)
+    given = (("dataset", args.dataset), ("epochs", args.epochs), ("rounds", args.rounds or None),
+             ("clients-per-round", args.clients_per_round if args.rounds else None))
+    flags = "".join(f" --{k} {v}" for k, v in given if v is not None)
     report = {"command": f"benchmarks/bench_federated.py{flags}", "date": time.strftime("%Y-%m-%d"),
               "machine": machine_info(), "result": result}
     print(json.dumps(report, indent=1) if args.json else markdown(report))

@@ -23,7 +23,7 @@ ALLOWED = {
     "device": {"core", "training"},
     "browser": {"core"},  # browser/tables.py writes the JavaScript featurizer's Unicode 14 tables
     "federated": {"core", "training"},  # clients are authors split by training's labels (federated/partition.py)
-    "cli": {"core", "stores", "training", "serve", "batch", "hybrid", "device", "browser"},
+    "cli": {"core", "stores", "training", "serve", "batch", "hybrid", "device", "browser", "federated"},
 }
 
 

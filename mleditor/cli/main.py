@@ -81,13 +81,14 @@ def models_list(as_json: bool = json_option()) -> None:
 
 
 def _register_door_commands() -> None:
-    from mleditor.cli import batch, browser, device, serve, training
+    from mleditor.cli import batch, browser, device, federated, serve, training
 
     training.register(app)
     serve.register(app)
     batch.register(app)
     device.register(app)
     browser.register(app)
+    federated.register(app)
 
 
 _register_door_commands()

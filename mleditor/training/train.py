@@ -225,8 +225,6 @@ def _model_id(fingerprint: Mapping[str, Any], config: TrainConfig, created: date
 def train_model(dataset: Path, output_root: Path, config: TrainConfig = TrainConfig(),
                 on_progress: Progress | None = None, model_id: str | None = None) -> Path:
     """Train on a dataset file and write a model directory under `output_root`; return its path."""
-    from mleditor.training.export import save_onnx
-
     started = time.perf_counter()
     records = read_dataset(dataset)
     fingerprint = dataset_fingerprint(dataset)
@@ -240,28 +238,48 @@ def train_model(dataset: Path, output_root: Path, config: TrainConfig = TrainCon
 
     created = datetime.now(UTC)
     model_id = model_id or _model_id(fingerprint, config, created)
-    directory = Path(output_root) / model_id
-    directory.mkdir(parents=True, exist_ok=True)
-    save_onnx(directory / MODEL_FILE, net.to_weights(), calib_a, calib_b,
-              {"mleditor.model_id": model_id, "mleditor.featurizer_spec": SPEC_VERSION})
     meta = {
         "model_id": model_id,
         "created": created.isoformat(timespec="seconds"),
-        "mleditor_version": __version__,
-        "featurizer_spec": SPEC_VERSION,
-        "n_buckets": N_BUCKETS,
-        "dense_features": list(DENSE_FEATURES),
         "calibration": {"method": "platt", "a": calib_a, "b": calib_b, "fitted_on": "val"},
         "label": {"mode": config.split.label_mode, "definition": "score strictly above the median of its group"},
         "training": {**config.to_dict(), **fit_report, "seconds": round(time.perf_counter() - started, 1)},
         "split_sizes": {name: int((splits == name).sum()) for name in ("train", "val", "test", "holdout")},
         "positive_rate": round(float(labels.mean()), 4),
         "data": fingerprint,
-        "typical_values": typical_values(table.dense[train_mask], labels[train_mask]),
-        "dense_ranges": FeatureRanges.measure(table.dense[train_mask]).to_dict(),
+    }
+    return write_model_directory(Path(output_root) / model_id, net.to_weights(), meta, table.dense[train_mask],
+                                 labels[train_mask])
+
+
+def write_model_directory(directory: Path, weights: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                          dense: np.ndarray, labels: np.ndarray) -> Path:
+    """Write model.onnx and meta.json into `directory` (created); return it.
+
+    `meta` holds what the trainer knows (model_id, created, calibration {a, b, ...}, label,
+    training, split_sizes, positive_rate, data); the rest (featurizer spec, typical values,
+    dense ranges, v1 calibration) is measured here on the training questions' raw `dense`
+    features and `labels`, so every trainer (`train_model`, federated) writes the same directory.
+    """
+    from mleditor.training.export import save_onnx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    calibration = meta["calibration"]
+    save_onnx(directory / MODEL_FILE, weights, calibration["a"], calibration["b"],
+              {"mleditor.model_id": meta["model_id"], "mleditor.featurizer_spec": SPEC_VERSION})
+    full = {
+        "model_id": meta["model_id"],
+        "created": meta["created"],
+        "mleditor_version": __version__,
+        "featurizer_spec": SPEC_VERSION,
+        "n_buckets": N_BUCKETS,
+        "dense_features": list(DENSE_FEATURES),
+        **{key: value for key, value in meta.items() if key not in ("model_id", "created")},
+        "typical_values": typical_values(dense, labels),
+        "dense_ranges": FeatureRanges.measure(dense).to_dict(),
         "v1_rules": [rule.feature for rule in V1_RULES],
-        "v1_calibration": v1_rule_calibration(table.dense[train_mask], labels[train_mask]),
+        "v1_calibration": v1_rule_calibration(dense, labels),
         "metrics": {},
     }
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    (directory / META_FILE).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
     return directory

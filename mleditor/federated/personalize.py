@@ -1,0 +1,77 @@
+"""Per-author models from the final global one, each fitted on that author's own earlier questions only.
+
+Invariant: an author's personal part is a function of the global weights and that author's training
+questions; it never sees another author's data or any held-out question. Two kinds:
+
+- ``finetune``: a few Adam steps on the network's dense layers (w1, b1, w2, b2) from the global
+  values, the n-gram tables frozen, so the part that differs per author stays small (a few hundred
+  floats) and can ship to the author's device;
+- ``head``: a per-author output bias (FedPer-style personal layer, here fitted after training):
+  the bias b minimizing the author's log loss of (global logit + b) plus ``prior`` · b² / 2, by
+  Newton steps; an author with one question moves little.
+
+    parts = personal_heads(global_logits, labels, clients)        # author -> bias
+    logits = apply_heads(global_logits_heldout, authors_heldout, parts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from mleditor.federated.client_app import LocalData, local_train
+from mleditor.training.network import QuestionNet
+
+PERSONALIZE = ("none", "finetune", "head")
+DENSE_LAYERS = ("w1", "b1", "w2", "b2")
+
+
+def personal_bias(logits: np.ndarray, labels: np.ndarray, prior: float = 1.0, steps: int = 20) -> float:
+    """The bias b minimizing sum log-loss(logits + b, labels) + prior · b² / 2 (Newton's method)."""
+    bias = 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(logits + bias)))
+        gradient = float(np.sum(p - labels)) + prior * bias
+        hessian = float(np.sum(p * (1.0 - p))) + prior
+        bias -= gradient / hessian
+        if abs(gradient) < 1e-8:
+            break
+    return bias
+
+
+def personal_heads(logits: np.ndarray, labels: np.ndarray, clients: Mapping[str, np.ndarray],
+                   prior: float = 1.0) -> dict[str, float]:
+    """Each author's output bias from the global logits of their training rows (`Partition.clients()`)."""
+    return {author: round(personal_bias(logits[rows], labels[rows].astype(np.float64), prior), 6)
+            for author, rows in clients.items()}
+
+
+def apply_heads(logits: np.ndarray, authors: np.ndarray, heads: Mapping[str, float]) -> np.ndarray:
+    """Global logits plus each row's author bias (0 for an author without a personal part)."""
+    offsets = np.array([heads.get(str(author), 0.0) for author in authors], dtype=np.float64)
+    shifted: np.ndarray = np.asarray(logits, dtype=np.float64) + offsets
+    return shifted
+
+
+def finetune(weights: Mapping[str, np.ndarray], data: LocalData, steps: int = 5, learning_rate: float = 0.01,
+             seed: int = 0) -> dict[str, np.ndarray]:
+    """The author's dense layers after `steps` full-batch Adam steps on their questions from the global weights."""
+    net = QuestionNet.from_weights(weights)
+    net.embedding.weight.requires_grad_(False)
+    net.wide.requires_grad_(False)
+    local_train(net, data, steps, learning_rate, batch_size=max(1, len(data)), seed=seed)
+    tuned = net.to_weights()
+    return {name: tuned[name] for name in DENSE_LAYERS}
+
+
+def finetuned_logits(weights: Mapping[str, np.ndarray], part: Mapping[str, np.ndarray],
+                     data: LocalData) -> np.ndarray:
+    """Logits of `data` under the global weights with the author's dense layers swapped in."""
+    import torch
+
+    net = QuestionNet.from_weights({**weights, **part})
+    net.eval()
+    with torch.no_grad():
+        logits: np.ndarray = net(torch.from_numpy(data.ngram_ids), torch.from_numpy(data.dense)).numpy()
+    return logits.astype(np.float64)

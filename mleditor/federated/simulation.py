@@ -1,0 +1,221 @@
+"""Run the federated training in Flower's simulation engine: one virtual node per training author.
+
+Invariant: clients see only their own author's training questions (`ClientShards`, one file read by
+every simulation actor, each node picking its `partition-id`); the server sees arrays and counts.
+The driver (this process) also plays the roles a real deployment splits off: it computes the dense
+features' normalization from per-client sums (what one federated statistics round returns), checks
+each round's global model on the held-out later questions (`evaluate_fn`, ROC AUC) and, at the
+end, fits the Platt calibration on the clients' training logits. Ray runs the clients: on 2 cores,
+two actors of one CPU each serve hundreds of virtual authors.
+
+    result = simulate(partition, table, ServerConfig(rounds=3, clients_per_round=10))
+    result.weights  # the final global weights (the `build_onnx` contract)
+    result.summary  # JSON-able: AUC per round, bytes per client per round, seconds per round, rejections
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mleditor.core.features import DENSE_FEATURES, N_BUCKETS
+from mleditor.federated.client_app import ClientShards, LocalData, to_arrays
+from mleditor.federated.partition import Partition
+from mleditor.federated.server_app import RunRecord, ServerConfig, Weights, make_server_app
+from mleditor.training.metrics import roc_auc
+from mleditor.training.network import QuestionNet, transform_dense
+from mleditor.training.train import FeatureTable, network_logits
+
+OnRound = Callable[[int, dict[str, float]], None]
+QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "RAY_USAGE_STATS_ENABLED": "0",
+             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}  # the last silences a FutureWarning per actor
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    weights: Weights
+    summary: dict[str, Any]
+
+
+def federated_normalization(dense: np.ndarray, clients: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the transformed dense features from per-client (count, sum, sum of squares)."""
+    count, total, squares = 0, np.zeros(dense.shape[1]), np.zeros(dense.shape[1])
+    for rows in clients.values():
+        x = transform_dense(dense[rows]).astype(np.float64)
+        count, total, squares = count + len(rows), total + x.sum(axis=0), squares + (x**2).sum(axis=0)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(squares / max(count, 1) - mean**2, 0.0))
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def initial_weights(table: FeatureTable, clients: dict[str, np.ndarray], config: ServerConfig,
+                    embed_dim: int, hidden: int) -> Weights:
+    import torch
+
+    torch.manual_seed(config.seed)
+    net = QuestionNet(N_BUCKETS, len(DENSE_FEATURES), embed_dim, hidden)
+    net.set_dense_normalization(*federated_normalization(table.dense, clients))
+    return net.to_weights()
+
+
+def heldout_auc(weights: Weights, table: FeatureTable, labels: np.ndarray) -> float:
+    """ROC AUC of `weights` on the (featurized) held-out questions; NaN when they hold one class."""
+    if len(set(labels.tolist())) < 2:
+        return float("nan")
+    return roc_auc(labels, network_logits(QuestionNet.from_weights(weights), table).astype(np.float64))
+
+
+def print_round(server_round: int, metrics: dict[str, float]) -> None:
+    """The default progress line: round, held-out ROC AUC, seconds since the previous line."""
+    print(f"round {server_round:>3}  held-out ROC AUC {metrics['roc_auc']:.4f}  ({metrics['seconds']:.1f} s)",
+          flush=True)
+
+
+def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *, embed_dim: int = 8,
+             hidden: int = 16, num_cpus: int = 2, on_round: OnRound | None = print_round) -> SimulationResult:
+    """Run `config.rounds` rounds over every training author of `partition` (`table` row-aligned with it)."""
+    from flwr.simulation import run_simulation
+
+    from mleditor.federated.client_app import app as client_app
+
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
+    clients = partition.clients()
+    if len(clients) < 1:
+        raise ValueError("federated training needs at least one author with a training question")
+    held = partition.mask("heldout")
+    held_table, held_labels = table.rows(held), partition.labels[held]
+    initial = initial_weights(table, clients, config, embed_dim, hidden)
+    record = RunRecord()
+    clock = [time.perf_counter()]
+
+    def evaluate(server_round: int, weights: Weights) -> dict[str, float]:
+        now = time.perf_counter()
+        metrics = {"roc_auc": heldout_auc(weights, held_table, held_labels), "seconds": now - clock[0]}
+        clock[0] = now
+        if on_round is not None:
+            on_round(server_round, metrics)
+        return metrics
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mleditor-federated-") as tmp:
+        shards = ClientShards.build(table.ngram_ids, table.dense, partition.labels, clients)
+        data_path = str(shards.save(Path(tmp) / "clients.npz"))
+        server_app = make_server_app(initial, config, data_path, len(clients), evaluate, record)
+        logging.getLogger("flwr").setLevel(logging.WARNING)
+        run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(clients),
+                       backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+                                       "init_args": {"num_cpus": num_cpus, "logging_level": logging.ERROR,
+                                                     "log_to_driver": False}})
+    if record.weights is None:
+        raise RuntimeError("the simulation ended before its server app finished; see the Flower log above")
+    return SimulationResult(record.weights, summary(record, config, initial, clients, time.perf_counter() - started))
+
+
+def summary(record: RunRecord, config: ServerConfig, initial: Weights, clients: dict[str, np.ndarray],
+            seconds: float) -> dict[str, Any]:
+    """The JSON-able account of a run."""
+    sizes = [len(rows) for rows in clients.values()]
+    rounds = sorted(record.rounds)
+    return {
+        "config": asdict(config),
+        "clients": len(clients),
+        "client_questions": {"total": int(sum(sizes)), "median": float(np.median(sizes)), "max": int(max(sizes))},
+        "rounds": config.rounds,
+        "roc_auc_per_round": [_finite(record.rounds[r]["roc_auc"]) for r in rounds],
+        "seconds_per_round": [round(record.rounds[r]["seconds"], 2) for r in rounds if r > 0],
+        "bytes_per_client_per_round": {"down": to_arrays(initial).count_bytes(), "up": to_arrays(initial).count_bytes(),
+                                       "parameters": int(sum(v.size for v in initial.values()))},
+        "rejected_updates": list(record.rejected),
+        "train_loss_per_round": [_finite(m.get("train-loss", float("nan"))) for _, m in
+                                 sorted(record.train_metrics.items())],
+        "seconds": round(seconds, 1),
+    }
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def local_data(table: FeatureTable, labels: np.ndarray, rows: np.ndarray) -> LocalData:
+    """Rows of a feature table as one client's `LocalData`."""
+    from mleditor.core.scorer import pad_ngram_ids
+
+    return LocalData(pad_ngram_ids([table.ngram_ids[i] for i in rows]), table.dense[rows].astype(np.float32),
+                     labels[rows].astype(np.float32))
+
+
+def personalized_logits(weights: Weights, partition: Partition, table: FeatureTable, mode: str,
+                        steps: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+    """Logits of every row under each author's personal model (`personalize`), and the personal parts.
+
+    Rows of authors without a personal part (never-seen authors) keep the global logit.
+    """
+    from mleditor.federated import personalize
+
+    if mode not in personalize.PERSONALIZE:
+        raise ValueError(f"personalize={mode!r} is not valid; expected one of {', '.join(personalize.PERSONALIZE)}")
+    logits = network_logits(QuestionNet.from_weights(weights), table).astype(np.float64)
+    clients = partition.clients()
+    if mode == "none":
+        return logits, {}
+    if mode == "head":
+        heads = personalize.personal_heads(logits, partition.labels, clients)
+        return personalize.apply_heads(logits, partition.authors, heads), heads
+    out, parts = logits.copy(), {}
+    for author, rows in clients.items():
+        part = personalize.finetune(weights, local_data(table, partition.labels, rows), steps=steps)
+        mine = np.flatnonzero(partition.authors == author)
+        out[mine] = personalize.finetuned_logits(weights, part, local_data(table, partition.labels, mine))
+        parts[author] = {name: value.tolist() for name, value in part.items()}
+    return out, parts
+
+
+def write_federated_model(output: Path, result: SimulationResult, partition: Partition, table: FeatureTable,
+                          personal: dict[str, Any], mode: str, data: dict[str, Any] | None = None,
+                          model_id: str | None = None) -> Path:
+    """The final global weights as a model directory (`write_model_directory`, then the card) under `output`.
+
+    Beside it: personal-<mode>.json (author -> personal part) and summary.json. Platt calibration is
+    fitted on the clients' training questions' global logits (the driver sees them in simulation).
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from mleditor.core.registry import load_model_directory
+    from mleditor.training.calibration import fit_platt
+    from mleditor.training.card import write_model_card
+    from mleditor.training.train import write_model_directory
+
+    train = partition.mask("train")
+    created = datetime.now(UTC)
+    logits = network_logits(QuestionNet.from_weights(result.weights), table.rows(train)).astype(np.float64)
+    calib_a, calib_b = fit_platt(logits, partition.labels[train])
+    model_id = model_id or f"fed-{created:%Y%m%d-%H%M%S}"
+    meta = {
+        "model_id": model_id, "created": created.isoformat(timespec="seconds"),
+        "calibration": {"method": "platt", "a": calib_a, "b": calib_b, "fitted_on": "clients' training questions"},
+        "label": {"mode": "site-year", "definition": "score strictly above the median of its group"},
+        "training": {"federated": result.summary, "personalize": mode},
+        "split_sizes": {role: int(partition.mask(role).sum()) for role in ("train", "heldout", "unseen")},
+        "positive_rate": round(float(partition.labels.mean()), 4),
+        "data": data or {},
+    }
+    output.mkdir(parents=True, exist_ok=True)
+    directory = write_model_directory(output / model_id, result.weights, meta, table.dense[train],
+                                      partition.labels[train])
+    write_model_card(load_model_directory(directory))
+    if mode != "none":
+        (output / f"personal-{mode}.json").write_text(json.dumps({"model_id": model_id, "kind": mode,
+                                                                  "authors": personal}) + "\n", encoding="utf-8")
+    (output / "summary.json").write_text(json.dumps(result.summary, indent=1) + "\n", encoding="utf-8")
+    return directory
