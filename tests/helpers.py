@@ -275,3 +275,29 @@ def start_server(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.Pop
                 server.kill()
                 raise AssertionError(f"the server did not start: {server.communicate()[1][-2000:]}") from None
             time.sleep(0.1)
+
+
+BROWSER_TESTS_DIR = Path(__file__).parent / "browser"
+
+
+def chromium_missing(*, editor_runtime: bool = False) -> str | None:
+    """What a Playwright test lacks (node, Debian's Chromium, playwright-core; the editor's onnxruntime-web), or None."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
+        return "chromium is not installed (apt-get install chromium)"
+    if not (BROWSER_TESTS_DIR / "node_modules" / "playwright-core").is_dir():
+        return "playwright-core is not installed (cd tests/browser && npm ci)"
+    if editor_runtime:
+        from mleditor.browser.site import runtime_missing
+
+        return runtime_missing()
+    return None
+
+
+def skip_unless_present(missing: str | None, what: str) -> None:
+    """Skip the test for `missing` (a reason), except in CI (`CI=true`), where a missing part is a failure."""
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} cannot run in CI: {missing}")
+        pytest.skip(missing)

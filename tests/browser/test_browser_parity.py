@@ -16,7 +16,6 @@ import hashlib
 import itertools
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +34,7 @@ from mleditor.core.registry import ModelDirectory
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.validation import prepare_question
 from mleditor.errors import InvalidInputError
-from tests.helpers import start_server, stop_server
+from tests.helpers import chromium_missing, skip_unless_present, start_server, stop_server
 
 HERE = Path(__file__).parent
 RUNTIME = HERE.parents[1] / "mleditor" / "browser" / "node_modules" / "onnxruntime-web"
@@ -48,25 +47,12 @@ NODE_TIMEOUT_S = 240
 MAX_BORDERLINE = N_QUESTIONS // 20
 
 
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
-        return "chromium is not installed (apt-get install chromium)"
-    if not (HERE / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (cd tests/browser && npm ci)"
-    if not (RUNTIME / "package.json").is_file():
-        return "onnxruntime-web is not installed, so /editor cannot score (npm ci --prefix mleditor/browser)"
-    return None
-
-
 @pytest.fixture
 def browser_ready() -> None:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser parity test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    missing = chromium_missing(editor_runtime=True)
+    if missing is None and not (RUNTIME / "package.json").is_file():
+        missing = "onnxruntime-web is not installed, so /editor cannot score (npm ci --prefix mleditor/browser)"
+    skip_unless_present(missing, "the browser parity test")
 
 
 def real_questions(dump_dirs: list[Path], count: int) -> list[dict[str, Any]]:

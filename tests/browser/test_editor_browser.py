@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -19,30 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mleditor.browser.site import runtime_missing
-from tests.helpers import free_port, run_mleditor, start_server, stop_server
+from tests.helpers import chromium_missing, free_port, run_mleditor, skip_unless_present, start_server, stop_server
 
 BROWSER_DIR = Path(__file__).parent
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 
 
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
-        return "chromium is not installed (apt-get install chromium)"
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (cd tests/browser && npm ci)"
-    return runtime_missing()
-
-
 @pytest.fixture
 def browser_parts() -> None:
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    skip_unless_present(chromium_missing(editor_runtime=True), "the editor's browser test")
 
 
 def _drive(url: str, screenshot: Path) -> dict:

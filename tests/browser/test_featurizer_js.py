@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mleditor.browser import tables
+from tests.helpers import skip_unless_present
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -35,11 +36,7 @@ def _node_missing() -> str | None:
 
 @pytest.fixture
 def node() -> str:
-    missing = _node_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the featurizer.js test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    skip_unless_present(_node_missing(), "the featurizer.js test")
     return "node"
 
 

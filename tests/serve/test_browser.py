@@ -8,35 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_server
+from tests.helpers import chromium_missing, skip_unless_present, start_server
 
 BROWSER_DIR = Path(__file__).parents[1] / "browser"
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 
 
-def _missing() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
-        return "chromium is not installed (apt-get install chromium)"
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core is not installed (cd tests/browser && npm ci)"
-    return None
-
-
 @pytest.mark.slow
 def test_v3_page_shows_a_score_and_recommendations_in_a_real_browser(tmp_path):
-    missing = _missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    skip_unless_present(chromium_missing(), "the browser test")
     server, url = start_server(tmp_path)
     with server:
         try:
