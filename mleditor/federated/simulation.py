@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,9 +76,9 @@ def heldout_auc(weights: Weights, table: FeatureTable, labels: np.ndarray) -> fl
 
 
 def print_round(server_round: int, metrics: dict[str, float]) -> None:
-    """The default progress line: round, held-out ROC AUC, seconds since the previous line."""
+    """The default progress line, on stderr: round, held-out ROC AUC, seconds since the previous line."""
     print(f"round {server_round:>3}  held-out ROC AUC {metrics['roc_auc']:.4f}  ({metrics['seconds']:.1f} s)",
-          flush=True)
+          file=sys.stderr, flush=True)
 
 
 def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *, embed_dim: int = 8,
