@@ -34,8 +34,8 @@ ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-th
 VARIANTS = ("int8", "fp32")
 DEFAULT_VARIANT = "int8"
 BUNDLE_FILES = ("manifest.json", "meta.json", "model.onnx")
-PAGE_FILES = ("editor.js", "pipeline.js", "featurizer.js", "unicode14.js", "editor.css", "icon.svg",
-              "manifest.webmanifest")
+PAGE_FILES = ("editor.js", "pipeline.js", "featurizer.js", "text_structure.js", "unicode14.js", "editor.css",
+              "icon.svg", "manifest.webmanifest")
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
                ".css": "text/css", ".svg": "image/svg+xml", ".json": "application/json",
                ".webmanifest": "application/manifest+json", ".wasm": "application/wasm",
