@@ -54,17 +54,22 @@ async def test_a_lone_request_is_scored_without_waiting_max_wait():
     assert model.calls == [(1, 2), (1, 2)]
 
 
-async def test_requests_arriving_during_a_call_share_the_next_call():
-    release = threading.Event()
-    calls: list[int] = []
+def slow_first_call(release: threading.Event, calls: list[int]):
+    """A score function whose first call blocks until `release` is set; it records each call's row count."""
 
-    def slow_first(ngram_ids, dense):
+    def score(ngram_ids, dense):
         calls.append(len(dense))
         if len(calls) == 1:
             release.wait(5)
         return dense[:, 0] / 100
 
-    batcher = MicroBatcher(slow_first, max_batch_size=32, max_wait_ms=0)
+    return score
+
+
+async def test_requests_arriving_during_a_call_share_the_next_call():
+    release = threading.Event()
+    calls: list[int] = []
+    batcher = MicroBatcher(slow_first_call(release, calls), max_batch_size=32, max_wait_ms=0)
     first = asyncio.ensure_future(batcher.submit(*rows(0)))
     await asyncio.sleep(0.02)  # the first call is in flight, on a thread
     later = asyncio.gather(*(asyncio.ensure_future(batcher.submit(*rows(i))) for i in range(1, 6)))
@@ -77,14 +82,7 @@ async def test_requests_arriving_during_a_call_share_the_next_call():
 async def test_a_batch_formed_during_a_call_waits_up_to_max_wait_for_company():
     release = threading.Event()
     calls: list[int] = []
-
-    def slow_first(ngram_ids, dense):
-        calls.append(len(dense))
-        if len(calls) == 1:
-            release.wait(5)
-        return np.zeros(len(dense), np.float32)
-
-    batcher = MicroBatcher(slow_first, max_batch_size=3, max_wait_ms=10_000)
+    batcher = MicroBatcher(slow_first_call(release, calls), max_batch_size=3, max_wait_ms=10_000)
     first = asyncio.ensure_future(batcher.submit(*rows(0)))
     await asyncio.sleep(0.02)
     queued = asyncio.ensure_future(batcher.submit(*rows(1)))
