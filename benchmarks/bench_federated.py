@@ -84,8 +84,9 @@ def stacked_scores(logits: np.ndarray, partition: Partition, fit_rows: np.ndarra
 def federated_scores(partition: Partition, table: Any, rounds: int, per_round: int,
                      seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Rows 3-4: the final global logits of FedAvg and FedAvgM, FedAvgM personalized; each run's summary."""
+    from mleditor.federated.personalize import personalized_logits
     from mleditor.federated.server_app import ServerConfig
-    from mleditor.federated.simulation import personalized_logits, simulate
+    from mleditor.federated.simulation import simulate
 
     scores, runs = {}, {}
     for strategy in ("fedavg", "fedavgm"):

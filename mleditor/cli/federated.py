@@ -37,10 +37,11 @@ def run(
     require_extra("torch", "train")
     require_extra("flwr", "federated")
     from mleditor.core.dataset import dataset_fingerprint, read_dataset
+    from mleditor.federated.output import write_federated_model
     from mleditor.federated.partition import PartitionConfig, partition_authors
-    from mleditor.federated.personalize import PERSONALIZE
+    from mleditor.federated.personalize import PERSONALIZE, personalized_logits
     from mleditor.federated.server_app import ServerConfig
-    from mleditor.federated.simulation import personalized_logits, simulate, write_federated_model
+    from mleditor.federated.simulation import simulate
     from mleditor.training.train import featurize_records
 
     if personalize not in PERSONALIZE:

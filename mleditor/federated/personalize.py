@@ -17,11 +17,15 @@ questions; it never sees another author's data or any held-out question. Two kin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from mleditor.core.scorer import pad_ngram_ids
 from mleditor.federated.client_app import LocalData, local_train
+from mleditor.federated.partition import Partition
 from mleditor.training.network import QuestionNet
+from mleditor.training.train import FeatureTable, network_logits
 
 PERSONALIZE = ("none", "finetune", "head")
 DENSE_LAYERS = ("w1", "b1", "w2", "b2")
@@ -75,3 +79,33 @@ def finetuned_logits(weights: Mapping[str, np.ndarray], part: Mapping[str, np.nd
     with torch.no_grad():
         logits: np.ndarray = net(torch.from_numpy(data.ngram_ids), torch.from_numpy(data.dense)).numpy()
     return logits.astype(np.float64)
+
+
+def local_data(table: FeatureTable, labels: np.ndarray, rows: np.ndarray) -> LocalData:
+    """Rows of a feature table as one client's `LocalData`."""
+    return LocalData(pad_ngram_ids([table.ngram_ids[i] for i in rows]), table.dense[rows].astype(np.float32),
+                     labels[rows].astype(np.float32))
+
+
+def personalized_logits(weights: Mapping[str, np.ndarray], partition: Partition, table: FeatureTable, mode: str,
+                        steps: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
+    """Logits of every row under each author's personal model (`personalize`), and the personal parts.
+
+    Rows of authors without a personal part (never-seen authors) keep the global logit.
+    """
+    if mode not in PERSONALIZE:
+        raise ValueError(f"personalize={mode!r} is not valid; expected one of {', '.join(PERSONALIZE)}")
+    logits = network_logits(QuestionNet.from_weights(weights), table).astype(np.float64)
+    clients = partition.clients()
+    if mode == "none":
+        return logits, {}
+    if mode == "head":
+        heads = personal_heads(logits, partition.labels, clients)
+        return apply_heads(logits, partition.authors, heads), heads
+    out, parts = logits.copy(), {}
+    for author, rows in clients.items():
+        part = finetune(weights, local_data(table, partition.labels, rows), steps=steps)
+        mine = np.flatnonzero(partition.authors == author)
+        out[mine] = finetuned_logits(weights, part, local_data(table, partition.labels, mine))
+        parts[author] = {name: value.tolist() for name, value in part.items()}
+    return out, parts

@@ -45,6 +45,10 @@ class ServerConfig:
     learning_rate: float = 0.01
     batch_size: int = 16
     seed: int = 0
+    # A round goes ahead with this many nodes (None: clients_per_round, and every node connected); set it below
+    # clients_per_round where a node may drop out mid-run (the Deployment Engine), so the others carry the round.
+    min_nodes: int | None = None
+    round_timeout_s: float = 3600.0  # how long a round waits for its replies before aggregating what came back
 
     def __post_init__(self) -> None:
         for name in ("rounds", "clients_per_round", "local_epochs", "batch_size"):
@@ -57,6 +61,11 @@ class ServerConfig:
         for name in ("learning_rate", "server_learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"federated {name}={getattr(self, name)!r} is not valid; expected a number > 0")
+        if self.min_nodes is not None and (not isinstance(self.min_nodes, int) or self.min_nodes < 1
+                                           or self.min_nodes > self.clients_per_round):
+            raise ValueError(f"federated min_nodes={self.min_nodes!r} is not valid; expected 1..clients_per_round")
+        if not self.round_timeout_s > 0:
+            raise ValueError(f"federated round_timeout_s={self.round_timeout_s!r} is not valid; expected seconds > 0")
         if not 0.0 <= self.server_momentum < 1.0:
             raise ValueError(f"federated server_momentum={self.server_momentum!r} is not valid; expected [0, 1)")
 
@@ -126,8 +135,10 @@ class ScreenedFedAvgM(ScreensUpdates, FedAvgM):  # type: ignore[misc, unused-ign
 def make_strategy(config: ServerConfig, nodes: int, initial: Weights) -> ScreenedFedAvg | ScreenedFedAvgM:
     """The configured strategy sampling `clients_per_round` of `nodes` per round, without federated evaluation."""
     k = min(config.clients_per_round, nodes)
+    least = k if config.min_nodes is None else min(config.min_nodes, k)
     common: dict[str, Any] = {"fraction_train": min(1.0, k / nodes), "fraction_evaluate": 0.0,
-                              "min_train_nodes": k, "min_available_nodes": nodes}
+                              "min_train_nodes": least,
+                              "min_available_nodes": nodes if config.min_nodes is None else least}
     strategy: ScreenedFedAvg | ScreenedFedAvgM
     if config.strategy == "fedavgm":
         strategy = ScreenedFedAvgM(**common, server_momentum=config.server_momentum,
@@ -165,7 +176,8 @@ def make_server_app(initial: Weights, config: ServerConfig, data_path: str, node
                                      "learning-rate": config.learning_rate, "batch-size": config.batch_size,
                                      "seed": config.seed})
         result = strategy.start(grid=grid, initial_arrays=to_arrays(initial), num_rounds=config.rounds,
-                                train_config=train_config, evaluate_fn=evaluate_fn)
+                                train_config=train_config, evaluate_fn=evaluate_fn,
+                                timeout=config.round_timeout_s)
         record.weights = from_arrays(result.arrays) or dict(initial)  # no round aggregated: unchanged
         record.rejected = list(strategy.rejected)
         record.train_metrics = {r: dict(m) for r, m in result.train_metrics_clientapp.items()}

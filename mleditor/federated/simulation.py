@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS
-from mleditor.federated.client_app import ClientShards, LocalData, to_arrays
+from mleditor.federated.client_app import ClientShards, to_arrays
 from mleditor.federated.partition import Partition
 from mleditor.federated.server_app import RunRecord, ServerConfig, Weights, make_server_app
 from mleditor.training.metrics import roc_auc
@@ -145,78 +145,3 @@ def summary(record: RunRecord, config: ServerConfig, initial: Weights, clients: 
 
 def _finite(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
-
-
-def local_data(table: FeatureTable, labels: np.ndarray, rows: np.ndarray) -> LocalData:
-    """Rows of a feature table as one client's `LocalData`."""
-    from mleditor.core.scorer import pad_ngram_ids
-
-    return LocalData(pad_ngram_ids([table.ngram_ids[i] for i in rows]), table.dense[rows].astype(np.float32),
-                     labels[rows].astype(np.float32))
-
-
-def personalized_logits(weights: Weights, partition: Partition, table: FeatureTable, mode: str,
-                        steps: int = 5) -> tuple[np.ndarray, dict[str, Any]]:
-    """Logits of every row under each author's personal model (`personalize`), and the personal parts.
-
-    Rows of authors without a personal part (never-seen authors) keep the global logit.
-    """
-    from mleditor.federated import personalize
-
-    if mode not in personalize.PERSONALIZE:
-        raise ValueError(f"personalize={mode!r} is not valid; expected one of {', '.join(personalize.PERSONALIZE)}")
-    logits = network_logits(QuestionNet.from_weights(weights), table).astype(np.float64)
-    clients = partition.clients()
-    if mode == "none":
-        return logits, {}
-    if mode == "head":
-        heads = personalize.personal_heads(logits, partition.labels, clients)
-        return personalize.apply_heads(logits, partition.authors, heads), heads
-    out, parts = logits.copy(), {}
-    for author, rows in clients.items():
-        part = personalize.finetune(weights, local_data(table, partition.labels, rows), steps=steps)
-        mine = np.flatnonzero(partition.authors == author)
-        out[mine] = personalize.finetuned_logits(weights, part, local_data(table, partition.labels, mine))
-        parts[author] = {name: value.tolist() for name, value in part.items()}
-    return out, parts
-
-
-def write_federated_model(output: Path, result: SimulationResult, partition: Partition, table: FeatureTable,
-                          personal: dict[str, Any], mode: str, data: dict[str, Any] | None = None,
-                          model_id: str | None = None) -> Path:
-    """The final global weights as a model directory (`write_model_directory`, then the card) under `output`.
-
-    Beside it: personal-<mode>.json (author -> personal part) and summary.json. Platt calibration is
-    fitted on the clients' training questions' global logits (the driver sees them in simulation).
-    """
-    import json
-    from datetime import UTC, datetime
-
-    from mleditor.core.registry import load_model_directory
-    from mleditor.training.calibration import fit_platt
-    from mleditor.training.card import write_model_card
-    from mleditor.training.train import write_model_directory
-
-    train = partition.mask("train")
-    created = datetime.now(UTC)
-    logits = network_logits(QuestionNet.from_weights(result.weights), table.rows(train)).astype(np.float64)
-    calib_a, calib_b = fit_platt(logits, partition.labels[train])
-    model_id = model_id or f"fed-{created:%Y%m%d-%H%M%S}"
-    meta = {
-        "model_id": model_id, "created": created.isoformat(timespec="seconds"),
-        "calibration": {"method": "platt", "a": calib_a, "b": calib_b, "fitted_on": "clients' training questions"},
-        "label": {"mode": "site-year", "definition": "score strictly above the median of its group"},
-        "training": {"federated": result.summary, "personalize": mode},
-        "split_sizes": {role: int(partition.mask(role).sum()) for role in ("train", "heldout", "unseen")},
-        "positive_rate": round(float(partition.labels.mean()), 4),
-        "data": data or {},
-    }
-    output.mkdir(parents=True, exist_ok=True)
-    directory = write_model_directory(output / model_id, result.weights, meta, table.dense[train],
-                                      partition.labels[train])
-    write_model_card(load_model_directory(directory))
-    if mode != "none":
-        (output / f"personal-{mode}.json").write_text(json.dumps({"model_id": model_id, "kind": mode,
-                                                                  "authors": personal}) + "\n", encoding="utf-8")
-    (output / "summary.json").write_text(json.dumps(result.summary, indent=1) + "\n", encoding="utf-8")
-    return directory

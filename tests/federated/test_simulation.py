@@ -15,10 +15,11 @@ from flwr.app import Message, MetricRecord, RecordDict
 from mleditor.core.records import QuestionRecord
 from mleditor.core.registry import load_model_directory
 from mleditor.federated.client_app import ClientShards, to_arrays
+from mleditor.federated.output import write_federated_model
 from mleditor.federated.partition import PartitionConfig, partition_authors
-from mleditor.federated.personalize import personal_bias
+from mleditor.federated.personalize import personal_bias, personalized_logits
 from mleditor.federated.server_app import ServerConfig, screen_replies
-from mleditor.federated.simulation import personalized_logits, simulate, write_federated_model
+from mleditor.federated.simulation import simulate
 from mleditor.training.train import featurize_records
 from tests.helpers import make_questions
 
