@@ -1,4 +1,4 @@
-"""Browser benchmark: the editor page in Debian's Chromium (benchmarks/bench_browser.mjs), against the streaming API.
+"""Browser benchmark: the editor page in Debian's Chromium (advise/browser_probe.mjs), against the streaming API.
 
 Run from the repository root (data: $MLEDITOR_DATA, else ../shared/data), copy the table to BENCHMARKS.md:
     .venv/bin/python benchmarks/bench_browser.py [--questions N] [--url URL --editor-path P] [--json]
@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,8 @@ from typing import Any
 
 from bench_core import load_questions, table
 from servers import ServerProcess, free_ports
+
+from mleditor.advise.measure.browser import run_probe
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -62,14 +63,11 @@ def served(work: Path) -> Iterator[str]:
 
 
 def run_node(url: str, editor_path: str, questions: Path) -> dict[str, Any]:
-    """bench_browser.mjs's figures (one JSON object)."""
-    env = {**os.environ, "MLEDITOR_URL": url, "EDITOR_PATH": editor_path, "BENCH_QUESTIONS": str(questions)}
-    result = subprocess.run(["node", str(BENCH_DIR / "bench_browser.mjs")], capture_output=True, text=True,
-                            timeout=NODE_TIMEOUT_S, env=env, cwd=REPO_ROOT)
-    if result.returncode != 0:
-        raise SystemExit(f"bench_browser.mjs failed: {result.stderr.strip() or result.stdout.strip()}")
-    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    """The probe's figures (one JSON object): mleditor/advise/browser_probe.mjs, the code `mleditor advise` runs."""
+    try:
+        return run_probe(url, editor_path, questions, timeout_s=NODE_TIMEOUT_S)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def verdict(value: float | None, limit: float) -> str:

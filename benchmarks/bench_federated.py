@@ -13,8 +13,12 @@ whose logits the network did not fit. Reported: ROC AUC (`training.metrics.roc_a
 held-out later questions, overall and by history length, and on the never-seen authors.
 (3) FedAvg and FedAvgM (server momentum 0.9) in Flower's simulation engine (`mleditor.federated`,
 `--rounds`, `--clients-per-round`; 0 rounds skips them), every training author a client, and
-(4) FedAvgM + personalization (finetune: the dense layers; head: a per-author bias), with rounds to
-reach 95 % of the centralized AUC, bytes per client per round and seconds per round. Privacy: to come.
+(4) FedAvgM + personalization (finetune: the dense layers; head: a per-author bias), (5) FedAdam
+(server Adam), (6) FedAvg with differential privacy (client-side clipping to --dp-clip, the server's
+Gaussian noise of multiplier --dp-noise; epsilon at delta 1e-5 from the RDP accountant for the rounds
+run) and (7) FedAvg with SecAgg+, with rounds to reach 95 % of the centralized AUC (the goal: FedAvg
+within 50 rounds), bytes per client per round (measured, as sent) and seconds per round. Every
+federated run uses the same --local-epochs, --learning-rate and --clients-per-round.
 """
 
 from __future__ import annotations
@@ -81,21 +85,23 @@ def stacked_scores(logits: np.ndarray, partition: Partition, fit_rows: np.ndarra
     return np.asarray(model.decision_function(features))
 
 
-def federated_scores(partition: Partition, table: Any, rounds: int, per_round: int,
-                     seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Rows 3-4: the final global logits of FedAvg and FedAvgM, FedAvgM personalized; each run's summary."""
+def federated_scores(partition: Partition, table: Any, rounds: int, base: Any,
+                     dp: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Rows 3-7: the final global logits of each federated run (FedAvgM also personalized); each run's summary."""
     from mleditor.federated.personalize import personalized_logits
-    from mleditor.federated.server_app import ServerConfig
     from mleditor.federated.simulation import simulate
 
+    variants = {"fedavg": {}, "fedavgm": {"strategy": "fedavgm"}, "fedadam": {"strategy": "fedadam"},
+                f"fedavg + DP (sigma {dp[0]:g}, C {dp[1]:g})": {"dp_noise": dp[0], "dp_clip": dp[1]},
+                "fedavg + SecAgg+": {"secagg": True}}
     scores, runs = {}, {}
-    for strategy in ("fedavg", "fedavgm"):
-        result = simulate(partition, table, ServerConfig(rounds=rounds, clients_per_round=per_round,
-                                                         strategy=strategy, seed=seed))
-        runs[strategy] = result.summary
-        scores[strategy] = personalized_logits(result.weights, partition, table, "none")[0]
-    for mode in ("finetune", "head"):
-        scores[f"fedavgm + {mode}"] = personalized_logits(result.weights, partition, table, mode)[0]
+    for name, changes in variants.items():
+        result = simulate(partition, table, replace(base, rounds=rounds, **changes))
+        runs[name] = result.summary
+        scores[name] = personalized_logits(result.weights, partition, table, "none")[0]
+        if name == "fedavgm":
+            for mode in ("finetune", "head"):
+                scores[f"fedavgm + {mode}"] = personalized_logits(result.weights, partition, table, mode)[0]
     return scores, runs
 
 
@@ -103,7 +109,8 @@ def rounds_to(target: float, aucs: list[float | None]) -> int | None:
     return next((r for r, auc in enumerate(aucs) if auc is not None and auc >= target), None)
 
 
-def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int = 10) -> dict[str, Any]:
+def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int = 10, local_epochs: int = 2,
+            learning_rate: float = 0.01, dp: tuple[float, float] = (1.0, 0.1)) -> dict[str, Any]:
     train_config = TrainConfig.from_dict(json.loads(SHIPPED_META.read_text(encoding="utf-8"))["training"])
     network = train_config.network if epochs is None else replace(train_config.network, epochs=epochs)
     split = train_config.split
@@ -121,7 +128,11 @@ def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int =
         scores[f"+ user features, N = {lag} d"] = stacked_scores(logits, partition, tune, lag, split.seed)
     runs: dict[str, Any] = {}
     if rounds > 0:
-        federated, runs = federated_scores(partition, table, rounds, per_round, split.seed)
+        from mleditor.federated.server_app import ServerConfig
+
+        base = ServerConfig(clients_per_round=per_round, local_epochs=local_epochs, learning_rate=learning_rate,
+                            seed=split.seed)
+        federated, runs = federated_scores(partition, table, rounds, base, dp)
         scores.update(federated)
         held = partition.mask("heldout")
         target = 0.95 * roc_auc(partition.labels[held], logits[held])
@@ -150,15 +161,26 @@ def markdown(report: dict[str, Any]) -> str:
         cells = ["n/a" if v is None else f"{v:.3f}" for v in row["roc_auc"].values()]
         lines.append(f"| {row['set']} | {row['n']:,} | {row['positive_rate']:.2f} | " + " | ".join(cells) + " |")
     if result.get("federated"):
-        header = ("| federated run | clients | per round | rounds | rounds to 95 % | bytes / client / round (up) "
-                  "| s / round (median) |")
-        lines += ["", header, "|---|---:|---:|---:|---:|---:|---:|"]
+        header = ("| federated run | clients | per round | rounds | final AUC | rounds to 95 % (goal: FedAvg <= 50) "
+                  "| epsilon (delta) | bytes / client / round (up) | s / round (median) |")
+        lines += ["", header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, run in result["federated"].items():
-            per_round = run["seconds_per_round"]
-            lines.append(f"| {name} | {run['clients']:,} | {run['config']['clients_per_round']} | {run['rounds']} | "
-                         f"{run['rounds_to_95pct_of_centralized']} | {run['bytes_per_client_per_round']['up']:,} | "
-                         f"{float(np.median(per_round)) if per_round else 0:.1f} |")
+            lines.append(federated_row(name, run))
+        fedavg = result["federated"].get("fedavg", {}).get("rounds_to_95pct_of_centralized")
+        met = fedavg is not None and fedavg <= 50
+        lines += ["", (f"goal FedAvg >= 95 % of centralized ROC AUC within 50 rounds: {'met' if met else 'not met'} "
+                       f"(rounds to 95 %: {fedavg})")]
     return "\n".join(lines) + "\n"
+
+
+def federated_row(name: str, run: dict[str, Any]) -> str:
+    per_round = run["seconds_per_round"]
+    dp = run.get("privacy", {}).get("differential_privacy")
+    eps = f"{dp['epsilon']:.2f} ({dp['delta']:g})" if dp else "-"
+    aucs = [a for a in run["roc_auc_per_round"] if a is not None]
+    return (f"| {name} | {run['clients']:,} | {run['config']['clients_per_round']} | {run['rounds']} | "
+            f"{aucs[-1] if aucs else float('nan'):.3f} | {run['rounds_to_95pct_of_centralized']} | {eps} | "
+            f"{run['bytes_per_client_per_round']['up']:,} | {float(np.median(per_round)) if per_round else 0:.1f} |")
 
 
 def main() -> None:
@@ -167,12 +189,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="network epochs (default: the shipped model's)")
     parser.add_argument("--rounds", type=int, default=0, help="federated rounds (0: rows 1-2 only)")
     parser.add_argument("--clients-per-round", type=int, default=10)
+    parser.add_argument("--local-epochs", type=int, default=2, help="each federated client's passes per round")
+    parser.add_argument("--learning-rate", type=float, default=0.01, help="each federated client's Adam rate")
+    parser.add_argument("--dp-noise", type=float, default=1.0, help="the DP row's noise multiplier sigma")
+    parser.add_argument("--dp-clip", type=float, default=0.1, help="the DP row's clipping norm C")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs, args.rounds, args.clients_per_round)
+        result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs, args.rounds, args.clients_per_round,
+                         args.local_epochs, args.learning_rate, (args.dp_noise, args.dp_clip))
+    federated = args.rounds > 0
     given = (("dataset", args.dataset), ("epochs", args.epochs), ("rounds", args.rounds or None),
-             ("clients-per-round", args.clients_per_round if args.rounds else None))
+             ("clients-per-round", args.clients_per_round if federated else None),
+             ("local-epochs", args.local_epochs if federated else None),
+             ("learning-rate", args.learning_rate if federated else None),
+             ("dp-noise", args.dp_noise if federated else None), ("dp-clip", args.dp_clip if federated else None))
     flags = "".join(f" --{k} {v}" for k, v in given if v is not None)
     report = {"command": f"benchmarks/bench_federated.py{flags}", "date": time.strftime("%Y-%m-%d"),
               "machine": machine_info(), "result": result}

@@ -301,3 +301,16 @@ def skip_unless_present(missing: str | None, what: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{what} cannot run in CI: {missing}")
         pytest.skip(missing)
+
+
+# Ray 2.55.1 (what flwr[simulation] pins) leaves raylet's /dev/null handle and a Popen of its own open at shutdown;
+# pytest reports them as unraisable ResourceWarnings. Tests that start Ray list these; Ray 2.60 raises neither.
+RAY_2_55_LEAKS = [
+    pytest.mark.filterwarnings("ignore:Exception ignored in. <_io.FileIO name='/dev/null':"
+                               "pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:Exception ignored in. <function Popen.__del__:"
+                               "pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:subprocess \\d+ is still running:ResourceWarning"),
+    pytest.mark.filterwarnings("ignore:unclosed file <_io.TextIOWrapper name='/dev/null':ResourceWarning"),
+]
+

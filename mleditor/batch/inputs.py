@@ -6,7 +6,8 @@ Every input is read as a stream (constant memory, whatever its size). Specs:
   its site is the folder's (or the archive's) name, its bodies are converted from HTML on the way.
 * `*.csv` (UTF-8, header row) or `*.parquet` / `*.pq` (extra `parquet`): columns `site`,
   `question_id` (or `id`, an integer), `title` and `body` (Markdown or HTML; may be missing or empty
-  when the title is not); other columns are ignored.
+  when the title is not), optionally `owner_id` (the author's account id on the site: whose personal
+  model part `--personalized` applies; empty for none); other columns are ignored.
 * `table:NAME`: a table (or `schema.table`) in the store, with the same columns as a CSV.
 
 A row that cannot be read (no integer id, an id a store cannot hold, no site, bad UTF-8, a dump row
@@ -197,7 +198,8 @@ def _iter_dump(source: InputSource, allow_truncated: bool, on_warning: Callable[
         if not question_id_in_range(record.id):
             yield RejectRecord(record.site, None, where, _out_of_range("Id", record.id))
             continue
-        yield InputRow(record.site, record.id, record.title, record.body, where, markdown=True)
+        yield InputRow(record.site, record.id, record.title, record.body, where, markdown=True,
+                       owner_id=record.owner_id)
     yield from _dump_warnings(pending, site, source, on_warning)
 
 
@@ -270,7 +272,7 @@ def _iter_parquet(source: InputSource) -> Iterator[Row]:
         raise DataError(f"{source.spec} is not a readable Parquet file ({exc}); check the file") from None
     names = parquet.schema_arrow.names
     _check_columns(names, source.spec)
-    wanted = [c for c in ("site", *ID_COLUMNS, "title", "body") if c in names]
+    wanted = [c for c in ("site", *ID_COLUMNS, "title", "body", "owner_id") if c in names]
     number = 0
     for batch in parquet.iter_batches(batch_size=1024, columns=wanted):
         for mapping in batch.to_pylist():
@@ -298,8 +300,13 @@ def _row_from_mapping(mapping: Mapping[str, Any], source: str) -> Row:
                             _out_of_range("question_id", question_id))
     if not isinstance(site, str) or not site.strip():
         return RejectRecord(None, question_id, source, "site is missing or empty")
-    title, body = mapping.get("title"), mapping.get("body")
-    return InputRow(site.strip(), question_id, "" if title is None else title, "" if body is None else body, source)
+    title, body, raw_owner = mapping.get("title"), mapping.get("body"), mapping.get("owner_id")
+    try:
+        owner_id = None if raw_owner is None or raw_owner == "" else _integer(raw_owner)
+    except ValueError:
+        return RejectRecord(site.strip(), question_id, source, f"owner_id {str(raw_owner)[:40]!r} is not an integer")
+    return InputRow(site.strip(), question_id, "" if title is None else title, "" if body is None else body, source,
+                    owner_id=owner_id)
 
 
 def _out_of_range(name: str, value: int) -> str:

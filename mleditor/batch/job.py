@@ -5,9 +5,10 @@ transaction, and chunks commit in input order, so everything before `rows_read` 
 nothing after it is. A job that dies (killed, crashed, machine lost) is resumed by the next run with
 the same inputs and model: it skips the first `rows_read` rows without scoring them.
 
-Incremental: before a chunk goes to the workers, the stored (content hash, model id) of its
-questions are looked up in one query; a question whose normalized title and body and model are
-unchanged costs a hash here and never reaches a worker (a chunk left empty never starts one).
+Incremental: before a chunk goes to the workers, the stored (content hash, model id, personal part)
+of its questions are looked up in one query; a question whose normalized title and body, model and
+personal part (`--personalized`: its author's, if any; else none) are unchanged costs a hash here
+and never reaches a worker (a chunk left empty never starts one).
 
 The engine only maps chunks to results (`ChunkExecutor`): in this process (`workers=1`), in a pool of
 processes (the local engine), or on Ray Data (`mleditor.batch.engines.ray`).
@@ -35,9 +36,11 @@ from mleditor.batch.inputs import (
     parse_inputs,
 )
 from mleditor.batch.scoring import InputRow, prepare_row
+from mleditor.core.personal import PersonalParts, load_personal
+from mleditor.core.prediction import personal_key
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.validation import InputLimits, check_version
-from mleditor.errors import InvalidInputError, MLEditorError
+from mleditor.errors import InvalidInputError, MLEditorError, ModelError
 from mleditor.stores.predictions.base import PredictionStore
 from mleditor.stores.predictions.records import (
     JOB_COMPLETED,
@@ -65,11 +68,14 @@ class JobSpec:
     resume: bool = True
     allow_truncated: bool = False
     limits: InputLimits = field(default_factory=InputLimits)
+    personalized: bool = False  # score each question with its author's personal part, when the model has one
 
     def checked(self) -> JobSpec:
         check_version(self.version)
         if self.engine not in ENGINES:
             raise InvalidInputError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.personalized and self.engine != "local":
+            raise InvalidInputError("--personalized runs on the local engine only; drop --engine ray")
         if self.chunk_size < 1 or self.workers < 0:
             raise InvalidInputError("--chunk-size must be >= 1 and --workers >= 0 (0: all cores)")
         return self
@@ -106,17 +112,18 @@ def run_batch_job(spec: JobSpec, store: PredictionStore, on_progress: ProgressFn
     spec = spec.checked()
     model = resolve_model(spec.model)
     sources = parse_inputs(spec.inputs)
+    parts = _personal_parts(model) if spec.personalized else None
     fingerprint = digest({"inputs": inputs_fingerprint(sources, store), "model_id": model.model_id,
-                          "version": spec.version})
+                          "version": spec.version, **({"personalized": True} if spec.personalized else {})})
     job, resumed_from = _start_or_resume(store, spec, model, fingerprint)
     started = time.perf_counter()
     executor: ChunkExecutor | None = None
     try:
         total = count_rows(sources, store)
         executor = make_executor(spec.engine, model, spec.version, spec.limits, spec.worker_count,
-                                 spec.chunk_size)
+                                 spec.chunk_size, personalized=spec.personalized)
         rows = iter_rows(sources, store, allow_truncated=spec.allow_truncated, on_warning=on_warning)
-        chunks = _chunks(itertools.islice(rows, job.rows_read, None), spec, store, model.model_id)
+        chunks = _chunks(itertools.islice(rows, job.rows_read, None), spec, store, model.model_id, parts)
         for chunk, result in executor.map_chunks(chunks):
             result.rejects.extend(chunk.rejects)
             result.skipped += chunk.skipped
@@ -179,22 +186,39 @@ def _still_running(job: JobRecord, host: str) -> bool:
     return (datetime.now(UTC) - updated).total_seconds() < STALE_AFTER_S
 
 
+def _personal_parts(model: ModelDirectory) -> PersonalParts:
+    """The model's personal parts, checked before the job starts; ModelError when it has none."""
+    parts = load_personal(model)
+    if parts is None:
+        raise ModelError(f"model {model.model_id} has no personal parts, so --personalized has nothing to apply; "
+                         "use a model written by `mleditor federated run --personalize head`, or drop the flag")
+    return parts
+
+
 def _chunks(rows: Iterator[InputRow | RejectRecord], spec: JobSpec, store: PredictionStore,
-            model_id: str) -> Iterator[Chunk]:
+            model_id: str, parts: PersonalParts | None = None) -> Iterator[Chunk]:
     while True:
         batch = list(itertools.islice(rows, spec.chunk_size))
         if not batch:
             return
         scorable = [row for row in batch if isinstance(row, InputRow)]
         known = store.known_hashes([row.key for row in scorable], spec.version)
-        changed = [row for row in scorable if not _unchanged(row, known.get(row.key), model_id, spec.limits)]
+        changed = [row for row in scorable
+                   if not _unchanged(row, known.get(row.key), (model_id, _expected_personal(row, parts)), spec.limits)]
         rejects = [row for row in batch if isinstance(row, RejectRecord)]
         yield Chunk(changed, rejects, len(scorable) - len(changed), batch[-1].ordinal + 1)
 
 
-def _unchanged(row: InputRow, stored: tuple[str, str] | None, model_id: str, limits: InputLimits) -> bool:
-    """Whether the stored prediction was made by this model from this very text (a new row costs nothing here)."""
-    if stored is None or stored[1] != model_id:
+def _expected_personal(row: InputRow, parts: PersonalParts | None) -> str:
+    """The personal part this job scores the row with ("" the global model), as the store records it."""
+    return personal_key(parts.lookup(row.author)) if parts is not None else ""
+
+
+def _unchanged(row: InputRow, stored: tuple[str, str, str] | None, made_by: tuple[str, str],
+               limits: InputLimits) -> bool:
+    """Whether the stored prediction was made by this model and personal part from this very text (a new row
+    costs nothing here)."""
+    if stored is None or stored[1:] != made_by:
         return False
     try:
         return prepare_row(row, limits)[2] == stored[0]

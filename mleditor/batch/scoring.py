@@ -6,6 +6,10 @@ prediction says what the API would say. What is vectorized is the model: the pip
 in one model call per band of n-gram width instead of one call per question. A row's padded width
 depends only on its own length, and no call holds a single row, so a score never depends on which
 chunk its question landed in: the local and Ray engines agree exactly.
+
+With `personalized`, each row whose author (site + owner id) has a personal part in the model
+directory is scored with it, as the API scores that author's request; the others get the global
+model. The stored prediction records which (`PredictionRecord.personal`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mleditor.core.personal import PersonalScorer
 from mleditor.core.pipeline import Pipeline
+from mleditor.core.records import user_author_key
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.requests import PipelineResult, PredictRequest
 from mleditor.core.runners import BandedRunner
 from mleditor.core.scorer import OnnxScorer
 from mleditor.core.stored import normalized_content_hash
 from mleditor.core.validation import BodyFormat, InputLimits, check_version, prepare_question
-from mleditor.errors import MLEditorError
+from mleditor.errors import MLEditorError, ModelError
 from mleditor.stores.predictions.records import ChunkResult, QuestionKey, RejectRecord, prediction_record
 
 
@@ -35,10 +41,16 @@ class InputRow:
     source: str = ""  # where it came from, for the rejects table
     ordinal: int = 0  # position in the job's input stream
     markdown: bool = False  # the body is already Markdown-flavoured text (from a dump): no HTML detection
+    owner_id: int | None = None  # the author's account on the site, when the input names it
 
     @property
     def key(self) -> QuestionKey:
         return (self.site, self.question_id)
+
+    @property
+    def author(self) -> str | None:
+        """The author key (`site:user:<owner id>`) whose personal part may score it; None without an owner."""
+        return None if self.owner_id is None else user_author_key(self.site, self.owner_id)
 
 
 def prepare_row(row: InputRow, limits: InputLimits) -> tuple[str, str, str]:
@@ -55,23 +67,28 @@ def _body_format(row: InputRow) -> BodyFormat:
 class ChunkScorer:
     """Scores chunks of rows with one model directory and version; build one per process (or Ray actor)."""
 
-    def __init__(self, model: ModelDirectory, version: str = "v3", limits: InputLimits = InputLimits()) -> None:
+    def __init__(self, model: ModelDirectory, version: str = "v3", limits: InputLimits = InputLimits(),
+                 personalized: bool = False) -> None:
         self.model = model
         self.version = check_version(version)
         self.limits = limits
         self.typical = model.typical_values
+        self.personalized = personalized
         self.scorer = OnnxScorer.from_path(model.onnx_path, threads=1)
-        self.pipeline = Pipeline(model, BandedRunner(self.scorer.score), limits=limits)
+        personal = personal_scorer(model, self.scorer) if personalized else None
+        self.pipeline = Pipeline(model, BandedRunner(self.scorer.score), limits=limits, personal=personal)
 
     @classmethod
-    def load(cls, model: str | None, version: str = "v3", limits: InputLimits = InputLimits()) -> ChunkScorer:
+    def load(cls, model: str | None, version: str = "v3", limits: InputLimits = InputLimits(),
+             personalized: bool = False) -> ChunkScorer:
         """By model directory path or id (None: the shipped default)."""
-        return cls(resolve_model(model), version, limits)
+        return cls(resolve_model(model), version, limits, personalized)
 
     def __call__(self, rows: Sequence[InputRow]) -> ChunkResult:
         """Score the rows; the ones that can't be scored become rejects with the reason (never an exception)."""
         requests = [PredictRequest(row.title, row.body, version=self.version,
-                                   request_id=f"{row.site}/{row.question_id}", body_format=_body_format(row))
+                                   request_id=f"{row.site}/{row.question_id}", body_format=_body_format(row),
+                                   author=row.author if self.personalized else None)
                     for row in rows]
         result = ChunkResult()
         for row, answer in zip(rows, self._answers(requests)):
@@ -95,6 +112,15 @@ class ChunkScorer:
         except Exception as exc:  # noqa: BLE001 - this request's own failure: it becomes its reject
             return exc
         return answer
+
+
+def personal_scorer(model: ModelDirectory, scorer: OnnxScorer) -> PersonalScorer:
+    """The model's personal parts for `--personalized`, checked; ModelError when the model has none."""
+    personal = PersonalScorer.for_model(model, scorer.logit)
+    if personal is None:
+        raise ModelError(f"model {model.model_id} has no personal parts, so --personalized has nothing to apply; "
+                         "use a model written by `mleditor federated run --personalize head`, or drop the flag")
+    return personal
 
 
 def _file(result: ChunkResult, row: InputRow, answer: PipelineResult | Exception) -> None:

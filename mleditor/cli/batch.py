@@ -58,6 +58,9 @@ def run(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an unfinished job with the same inputs."),
     allow_truncated: bool = typer.Option(False, "--allow-truncated",
                                          help="Keep the rows read before a dump breaks off."),
+    personalized: bool = typer.Option(False, "--personalized",
+                                      help="Score each question with its author's personal model part (the input's "
+                                           "site and owner_id), when the model has one; local engine."),
     as_json: bool = json_option("Print the summary as JSON."),
 ) -> None:
     """Score every question of the inputs into the store: resumable, incremental, bad rows to `rejects`."""
@@ -65,7 +68,8 @@ def run(
     from mleditor.stores.predictions.factory import open_store
 
     spec = JobSpec(inputs=tuple(inputs or _default_inputs()), model=model_dir, version=version, chunk_size=chunk_size,
-                   workers=workers, engine=engine, resume=resume, allow_truncated=allow_truncated)
+                   workers=workers, engine=engine, resume=resume, allow_truncated=allow_truncated,
+                   personalized=personalized)
     with open_store(store_url) as store, _progress() as on_progress:
         summary = run_batch_job(spec.checked(), store, on_progress,
                                 on_warning=lambda message: err.print(f"warning: {message}", markup=False))

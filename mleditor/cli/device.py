@@ -60,6 +60,8 @@ def build(
                                         "quality is measured on them, and some variants are trained on them."),
     measure: bool = typer.Option(True, "--measure/--no-measure",
                                  help="Measure each variant's quality (needs the data)."),
+    author: Optional[str] = typer.Option(None, "--author", help="Include this author's personal model part "
+                                         "(site:user:<owner id>): every answer of the bundle applies it."),
 ) -> None:
     """Build each variant of the model as a bundle under --output, with its measured quality and tolerance."""
     from mleditor import config
@@ -79,9 +81,10 @@ def build(
             raise InvalidInputError(f"variant {spec.name} is trained or tuned on the dumps, and none are under "
                                     f"{data_dir}; pass --data or set MLEDITOR_DATA")
         bundle = build_bundle(source, spec, options, output / spec.name, measure=measure and has_data,
-                              examples=EXAMPLES)
+                              examples=EXAMPLES, author=author)
+        personal = f", personal part of {bundle.author}" if bundle.author else ""
         err.print(f"{spec.name}: {bundle.path} ({_kb(bundle.model_file.stat().st_size)}, "
-                  f"max |Δscore| {bundle.tolerance:.4f})")
+                  f"max |Δscore| {bundle.tolerance:.4f}{personal})")
 
 
 def _chosen(names: list[str]) -> list[VariantSpec]:

@@ -2,10 +2,15 @@
 
     mleditor federated run --dataset data/questions.sqlite --rounds 20 --clients-per-round 20 \\
         --strategy fedavgm --personalize head --output federated/
+    mleditor federated run --dataset data/questions.sqlite --rounds 20 --dp-noise 1.0 --dp-clip 0.1
+    mleditor federated run --dataset data/questions.sqlite --rounds 20 --secagg
 
 Writes a normal model directory (ONNX, meta.json, card) from the final global weights under
 --output, the per-author personal parts beside it (personal-<kind>.json) and summary.json; prints
-one line per round and the summary. Flower (the `federated` extra) and torch are imported only here.
+one line per round and the summary, whose "privacy" names the differential privacy (sigma, C, and
+epsilon at delta for the rounds run) and SecAgg+ settings. --dp-noise and --dp-clip go together and
+with FedAvg only; --secagg with FedAvg only and without DP. Flower (the `federated` extra) and
+torch are imported only here.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ def run(
     dataset: Path = typer.Option(..., "--dataset", "-d", help="Dataset file from `mleditor data ingest`."),
     rounds: int = typer.Option(10, min=1, help="Federated rounds."),
     clients_per_round: int = typer.Option(10, "--clients-per-round", min=1, help="Authors sampled per round."),
-    strategy: str = typer.Option("fedavg", help="fedavg, or fedavgm (server momentum 0.9)."),
+    strategy: str = typer.Option("fedavg", help="fedavg, fedavgm (server momentum 0.9) or fedadam (server Adam)."),
     personalize: str = typer.Option("none", help="none, finetune (dense layers) or head (per-author bias)."),
     local_epochs: int = typer.Option(2, "--local-epochs", min=1, help="Passes over an author's questions per round."),
     output: Path = typer.Option(Path("federated"), "--output", "-o", help="Folder for the model directory."),
     seed: int = typer.Option(0, help="Seed for the partition, sampling and the network."),
+    dp_noise: float | None = typer.Option(None, "--dp-noise", help="DP noise multiplier sigma (with --dp-clip)."),
+    dp_clip: float | None = typer.Option(None, "--dp-clip", help="DP clipping norm C of each client's update."),
+    secagg: bool = typer.Option(False, "--secagg", help="Secure aggregation (SecAgg+): the server sees only sums."),
 ) -> None:
     """Train over authors in Flower's simulation engine and write the global model and personal parts."""
     require_extra("torch", "train")
@@ -48,9 +56,11 @@ def run(
         raise InvalidInputError(f"unknown --personalize {personalize!r}; choose one of {', '.join(PERSONALIZE)}")
     try:
         config = ServerConfig(rounds=rounds, clients_per_round=clients_per_round, strategy=strategy,
-                              local_epochs=local_epochs, seed=seed)
+                              local_epochs=local_epochs, seed=seed, dp_noise=dp_noise, dp_clip=dp_clip, secagg=secagg)
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
+    if config.private:
+        require_extra("dp_accounting", "federated")
     partition = partition_authors(read_dataset(dataset), PartitionConfig(seed=seed))
     table = featurize_records(partition.records)
     result = simulate(partition, table, config, on_round=_print_round)

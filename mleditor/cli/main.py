@@ -81,7 +81,7 @@ def models_list(as_json: bool = json_option()) -> None:
 
 
 def _register_door_commands() -> None:
-    from mleditor.cli import batch, browser, device, federated, serve, training
+    from mleditor.cli import advise, batch, browser, device, federated, serve, training
 
     training.register(app)
     serve.register(app)
@@ -89,6 +89,7 @@ def _register_door_commands() -> None:
     device.register(app)
     browser.register(app)
     federated.register(app)
+    advise.register(app)
 
 
 _register_door_commands()

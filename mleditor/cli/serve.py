@@ -175,15 +175,19 @@ def profiles_set(
     questions: int = typer.Option(0, "--questions", help="How many questions the user asked."),
     median_score: Optional[float] = typer.Option(None, "--median-score", help="Median score of their questions."),
     preferred_version: Optional[str] = typer.Option(None, "--preferred-version", help="v1, v2 or v3."),
+    site: Optional[str] = typer.Option(None, "--site", help="The user's Stack Exchange site (with --owner-id)."),
+    owner_id: Optional[int] = typer.Option(None, "--owner-id", help="The user's account id on --site: finds "
+                                           "their personal model part (author site:user:<id>)."),
     store: Optional[str] = account_store_option(),
 ) -> None:
     """Create or replace a user's profile."""
     from mleditor.stores.profiles import upsert_profile
 
-    profile = upsert_profile(_open_store(store), user_id, questions, median_score, preferred_version)
+    profile = upsert_profile(_open_store(store), user_id, questions, median_score, preferred_version,
+                             site=site, owner_id=owner_id)
     err.print(f"profile {profile.user_id}: {profile.questions_asked} questions, median score "
               f"{profile.median_score if profile.median_score is not None else '-'}, "
-              f"prefers {profile.preferred_version or '-'}")
+              f"prefers {profile.preferred_version or '-'}, author {profile.author or '-'}")
 
 
 def register(app: typer.Typer) -> None:

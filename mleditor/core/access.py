@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from mleditor.core.records import user_author_key
 from mleditor.core.registry import MODEL_VERSIONS
 
 
@@ -38,12 +39,23 @@ class AllowLocal:
 
 @dataclass(frozen=True)
 class UserProfile:
-    """What the store knows about a user; gathered, not sent by the client."""
+    """What the store knows about a user; gathered, not sent by the client.
+
+    `site` and `owner_id` name the user's Stack Exchange account, so the gather step can find the
+    author's personal model part (`author`); either missing: the global model answers.
+    """
 
     user_id: str
     questions_asked: int = 0
     median_score: float | None = None
     preferred_version: str | None = None
+    site: str | None = None
+    owner_id: int | None = None
+
+    @property
+    def author(self) -> str | None:
+        """The author key (`site:user:<owner id>`, as federated training names clients), or None."""
+        return None if self.site is None or self.owner_id is None else user_author_key(self.site, self.owner_id)
 
 
 class ProfileSource(Protocol):

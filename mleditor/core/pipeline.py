@@ -25,7 +25,8 @@ from mleditor.core.access import AllowLocal, Authorizer, Caller, NoProfiles, Pro
 from mleditor.core.features import DENSE_INDEX, Features, featurize_many, featurize_normalized
 from mleditor.core.hooks import PipelineHooks
 from mleditor.core.ood import UNUSUAL_INPUT_LABEL, out_of_distribution
-from mleditor.core.prediction import Prediction
+from mleditor.core.personal import PersonalScorer
+from mleditor.core.prediction import Personalization, Prediction
 from mleditor.core.recommend import counterfactual_batch, model_recommendations, rule_recommendations, rule_score
 from mleditor.core.registry import ModelDirectory
 from mleditor.core.requests import Context, KnownAnswer, ModelInput, PipelineResult, PredictRequest, ValidRequest
@@ -60,6 +61,8 @@ def check_request_text(request: PredictRequest, caller: Caller, limits: InputLim
     """The text passes the boundary check (`prepare_question`): step 1 once the caller is admitted."""
     if request.user_id is not None:
         check_text("user_id", request.user_id)
+    if request.author is not None:
+        check_text("author", request.author)
     question = prepare_question(request.title, request.body, limits, request.body_format)
     return ValidRequest(request, question, caller)
 
@@ -70,27 +73,36 @@ def validate(request: PredictRequest, authorizer: Authorizer, limits: InputLimit
 
 
 # Step 2
-def gather(valid: ValidRequest, profiles: ProfileSource) -> Context:
-    """Look up what the request does not carry: the user's profile (missing is normal)."""
+def gather(valid: ValidRequest, profiles: ProfileSource, personal: PersonalScorer | None = None) -> Context:
+    """Look up what the request does not carry: the user's profile (missing is normal) and, when the model has
+    personal parts, the author's (the request's `author`, else the profile's site and owner id)."""
     user_id = valid.request.user_id
-    return Context(valid, profiles.get_profile(user_id) if user_id else None)
+    profile = profiles.get_profile(user_id) if user_id else None
+    author = valid.request.author or (profile.author if profile is not None else None)
+    return Context(valid, profile, personal.lookup(author) if personal is not None else None)
 
 
 # Step 3
 def preprocess(context: Context, typical: dict[str, float]) -> ModelInput:
     """Featurize; for v3 also build the counterfactual rows scored in the same model call."""
     question = context.valid.question
-    return model_input(featurize_normalized(question.title, question.body), context.version, typical)
+    return model_input(featurize_normalized(question.title, question.body), context.version, typical,
+                       context.personal)
 
 
-def model_input(features: Features, version: str, typical: dict[str, float]) -> ModelInput:
-    """The rows step 4 scores for `version`: none for v1, the question for v2, plus its counterfactuals for v3."""
+def model_input(features: Features, version: str, typical: dict[str, float],
+                personal: Personalization | None = None) -> ModelInput:
+    """The rows step 4 scores for `version`: none for v1, the question for v2, plus its counterfactuals for v3.
+
+    With `personal`, every row (the counterfactuals too, so v3's gains agree with the score) is
+    scored with the author's part; v1 has no model, so it stays global.
+    """
     if version == "v1":
         return ModelInput(version, features, np.zeros((0, features.dense.size), np.float32), [])
     if version == "v2":
-        return ModelInput(version, features, features.dense[None, :].astype(np.float32), [])
+        return ModelInput(version, features, features.dense[None, :].astype(np.float32), [], personal)
     names, rows = counterfactual_batch(features.dense, typical)
-    return ModelInput(version, features, rows.astype(np.float32), names)
+    return ModelInput(version, features, rows.astype(np.float32), names, personal)
 
 
 # Step 4 (one input, one direct call; `Pipeline` hands many inputs to its runner)
@@ -104,24 +116,38 @@ def needs_model(model_input: ModelInput) -> bool:
     return model_input.rows > 0
 
 
-def _score_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
-    if len(inputs) == 1 and needs_model(inputs[0]):  # one request: nothing to sort out
+def _score_with(runner: Runner, inputs: Sequence[ModelInput], personal: PersonalScorer | None = None
+                ) -> list[np.ndarray]:
+    if len(inputs) == 1 and needs_model(inputs[0]) and inputs[0].personal is None:  # nothing to sort out
         return runner.score_inputs(inputs)
-    needed = [item for item in inputs if needs_model(item)]
-    return _place(inputs, runner.score_inputs(needed) if needed else [])
+    needed = [item for item in inputs if needs_model(item) and item.personal is None]
+    return _place(inputs, runner.score_inputs(needed) if needed else [], _personal_scores(inputs, personal))
 
 
-async def _ascore_with(runner: Runner, inputs: Sequence[ModelInput]) -> list[np.ndarray]:
-    if len(inputs) == 1 and needs_model(inputs[0]):
+async def _ascore_with(runner: Runner, inputs: Sequence[ModelInput], personal: PersonalScorer | None = None
+                       ) -> list[np.ndarray]:
+    if len(inputs) == 1 and needs_model(inputs[0]) and inputs[0].personal is None:
         return await runner.ascore_inputs(inputs)
-    needed = [item for item in inputs if needs_model(item)]
-    return _place(inputs, await runner.ascore_inputs(needed) if needed else [])
+    needed = [item for item in inputs if needs_model(item) and item.personal is None]
+    return _place(inputs, await runner.ascore_inputs(needed) if needed else [], _personal_scores(inputs, personal))
 
 
-def _place(inputs: Sequence[ModelInput], scored: list[np.ndarray]) -> list[np.ndarray]:
-    """The scores of the inputs that needed the model, with empty arrays for the others, in input order."""
-    found = iter(scored)
-    return [next(found) if needs_model(item) else np.zeros(0, dtype=np.float32) for item in inputs]
+def _personal_scores(inputs: Sequence[ModelInput], personal: PersonalScorer | None) -> list[np.ndarray]:
+    """The scores of the inputs with a personal part (gather sets one only when the pipeline has a scorer)."""
+    mine = [item for item in inputs if needs_model(item) and item.personal is not None]
+    if not mine:
+        return []
+    if personal is None:
+        raise ValueError("an input has a personal part but the pipeline has no PersonalScorer")
+    return personal.score_inputs(mine)
+
+
+def _place(inputs: Sequence[ModelInput], scored: list[np.ndarray],
+           personal: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """The scores of the inputs that needed the model (global, then personal), empty arrays for the others."""
+    found, found_personal = iter(scored), iter(personal or [])
+    return [(next(found_personal) if item.personal is not None else next(found)) if needs_model(item)
+            else np.zeros(0, dtype=np.float32) for item in inputs]
 
 
 # Step 5
@@ -148,7 +174,7 @@ def postprocess(model_input: ModelInput, scores: np.ndarray, model: ModelDirecto
     if version == "v3":
         recommendations = model_recommendations(model_input.features.dense, model.typical_values, scores,
                                                 model_input.counterfactuals)
-    return Prediction(float(scores[0]), version, model.model_id, recommendations, unusual)
+    return Prediction(float(scores[0]), version, model.model_id, recommendations, unusual, model_input.personal)
 
 
 SHORT_QUESTION_WORDS = 20
@@ -224,6 +250,8 @@ class Pipeline:
         profiles: step 2's profile source (default `NoProfiles`).
         hooks: `PipelineHooks` called in order around the steps (rate limit, cache, stored lookup...).
         limits: the input limits of the boundary check.
+        personal: the model's personal parts (`PersonalScorer.for_model`): a request whose author has
+            one is scored with it in step 4 (the answer says `personalized`); None: every answer global.
 
     Example::
 
@@ -237,8 +265,9 @@ class Pipeline:
 
     def __init__(self, model: ModelDirectory, runner: Runner | ScoreFn, *, authorizer: Authorizer | None = None,
                  profiles: ProfileSource | None = None, hooks: Sequence[PipelineHooks] = (),
-                 limits: InputLimits = InputLimits()) -> None:
+                 limits: InputLimits = InputLimits(), personal: PersonalScorer | None = None) -> None:
         self.model = model
+        self.personal = personal
         self.runner: Runner = runner if isinstance(runner, Runner) else DirectRunner(runner)
         self.authorizer: Authorizer = authorizer or AllowLocal()
         self.profiles: ProfileSource = profiles or NoProfiles()
@@ -267,7 +296,7 @@ class Pipeline:
                 return self._known(context, known, timer)
         model_input = preprocess(context, self.typical)
         timer.lap("preprocess")
-        scores = _score_with(self.runner, [model_input])[0]
+        scores = _score_with(self.runner, [model_input], self.personal)[0]
         timer.lap("model")
         return self._finish(context, model_input, scores, timer)
 
@@ -293,7 +322,7 @@ class Pipeline:
         else:
             model_input = preprocess(context, self.typical)
         timer.lap("preprocess")
-        scores = (await _ascore_with(self.runner, [model_input]))[0]
+        scores = (await _ascore_with(self.runner, [model_input], self.personal))[0]
         timer.lap("model")
         return self._finish(context, model_input, scores, timer)
 
@@ -318,7 +347,7 @@ class Pipeline:
                 answers[index] = exc
         todo = self._preprocess_many(waiting)
         started = time.perf_counter()
-        all_scores = _score_with(self.runner, [item[2] for item in todo])
+        all_scores = _score_with(self.runner, [item[2] for item in todo], self.personal)
         model_ms = round((time.perf_counter() - started) * 1000, 3)
         for (index, context, model_input, timer), scores in zip(todo, all_scores):
             timer.shared("model", model_ms)
@@ -334,7 +363,7 @@ class Pipeline:
         started = time.perf_counter()
         questions = [context.valid.question for _, context, _ in waiting]
         features = featurize_many([q.title for q in questions], [q.body for q in questions], normalized=True)
-        todo = [(index, context, model_input(found, context.version, self.typical), timer)
+        todo = [(index, context, model_input(found, context.version, self.typical, context.personal), timer)
                 for (index, context, timer), found in zip(waiting, features)]
         preprocess_ms = round((time.perf_counter() - started) * 1000, 3)
         for _, _, _, timer in todo:
@@ -348,7 +377,7 @@ class Pipeline:
         for hook in self.hooks:
             hook.after_validate(valid)
         timer.lap("validate")
-        context = gather(valid, self.profiles)
+        context = gather(valid, self.profiles, self.personal)
         timer.lap("gather")
         return context
 

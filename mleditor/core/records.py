@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 MAX_QUESTION_ID = 2**63 - 1  # ids are signed 64-bit integers in every store; larger ones are refused where they enter
 
 
+def user_author_key(site: str, owner_id: int) -> str:
+    """The author key of a site's user (`site:user:<owner id>`): how federated training names a client."""
+    return f"{site}:user:{owner_id}"
+
+
 @dataclass(frozen=True)
 class Question:
     """What a user submits: a title and a body (Markdown-flavoured text, see FEATURES.md)."""
@@ -49,7 +54,7 @@ class QuestionRecord:
     def author_key(self) -> str:
         """Who wrote it, for author-disjoint splits: the user id, else the display name, else the post."""
         if self.owner_id is not None:
-            return f"{self.site}:user:{self.owner_id}"
+            return user_author_key(self.site, self.owner_id)
         if self.owner_name:
             return f"{self.site}:name:{self.owner_name}"
         return f"{self.site}:post:{self.id}"

@@ -13,7 +13,7 @@ import numpy as np
 
 from mleditor.core.access import Caller, UserProfile
 from mleditor.core.features import Features
-from mleditor.core.prediction import Prediction
+from mleditor.core.prediction import Personalization, Prediction
 from mleditor.core.records import Question
 from mleditor.core.stored import normalized_content_hash
 from mleditor.core.validation import BodyFormat
@@ -25,7 +25,9 @@ class PredictRequest:
 
     `client` identifies the sender where there are no credentials (an IP, for rate limits);
     `body_format="markdown"` says the body is already Markdown-flavoured (a dump's, converted by
-    ingestion) and must not be searched for HTML.
+    ingestion) and must not be searched for HTML. `author` is for local doors that know who wrote
+    the question (a batch row's site and owner, a device bundle's author): the author key whose
+    personal model part scores it; the API learns the author from the user's profile instead.
     """
 
     title: str
@@ -37,6 +39,7 @@ class PredictRequest:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     client: str = "-"
     body_format: BodyFormat = "auto"
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,11 @@ class ValidRequest:
 
 @dataclass(frozen=True)
 class Context:
-    """Step 2's output: the valid request and what was gathered for it."""
+    """Step 2's output: the valid request and what was gathered for it (`personal`: the author's part, if any)."""
 
     valid: ValidRequest
     profile: UserProfile | None
+    personal: Personalization | None = None
 
     @property
     def version(self) -> str:
@@ -67,12 +71,16 @@ class Context:
 
 @dataclass(frozen=True)
 class ModelInput:
-    """What step 4 scores: row 0 is the question; for v3 the other rows are its counterfactuals; v1 has none."""
+    """What step 4 scores: row 0 is the question; for v3 the other rows are its counterfactuals; v1 has none.
+
+    `personal`: every row is scored with this author's personal part (None: the global model).
+    """
 
     version: str
     features: Features
     dense: np.ndarray  # float32 [rows, D]
     counterfactuals: list[str]
+    personal: Personalization | None = None
 
     @property
     def rows(self) -> int:

@@ -49,6 +49,7 @@ class OnnxScorer:
         self._n_buckets = _n_buckets(self._metadata, source)
         self._score_outputs = [OUTPUT_SCORE]
         self._both_outputs = [OUTPUT_SCORE, OUTPUT_LOGIT]
+        self._logit_outputs = [OUTPUT_LOGIT]
 
     @classmethod
     def from_path(cls, path: Path | str, threads: int = 1) -> OnnxScorer:
@@ -106,6 +107,13 @@ class OnnxScorer:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
         score, logit = self._run(self._both_outputs, feeds)
         return score, logit
+
+    def logit(self, ngram_ids: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Uncalibrated logits float32 [B] (what a personal head shifts before the calibration)."""
+        feeds = self._feeds(ngram_ids, dense)
+        if feeds is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._run(self._logit_outputs, feeds)[0]
 
     def _run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run the session, turning onnxruntime's failures (such as an id above V) into a one-line ValueError."""

@@ -42,11 +42,16 @@ class PredictionLookup(Protocol):
     Every call may block (a database); the hybrid door runs them off the event loop.
     """
 
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
-        """The most recent prediction of this content by this model id and version, or None."""
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> StoredPrediction | None:
+        """The most recent prediction of this content by this model id and version, or None.
+
+        `personal` ("" the global model, else the `Personalization.key` of an author's part): only a
+        prediction made with that same part.
+        """
 
     def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
         """The stored prediction of one question, or None."""
 
     def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
-        """Store a prediction computed live, findable by its content hash."""
+        """Store a prediction computed live, findable by its content hash (and its personalization)."""

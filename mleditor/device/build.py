@@ -28,8 +28,12 @@ _NO_DATA_NOTE = "Built without the data: quality not measured; the tolerance is 
 
 
 def build_bundle(source: ModelDirectory, spec: VariantSpec, options: BuildOptions, output: Path, *,
-                 measure: bool = True, examples: Sequence[Question] = ()) -> DeviceBundle:
-    """Build `spec` from `source` into the bundle folder `output`; measured on options.data_dir when `measure`."""
+                 measure: bool = True, examples: Sequence[Question] = (), author: str | None = None) -> DeviceBundle:
+    """Build `spec` from `source` into the bundle folder `output`; measured on options.data_dir when `measure`.
+
+    With `author`, the bundle carries that author's personal part (`write_bundle`); the quality and
+    tolerance are the variant's global ones.
+    """
     with tempfile.TemporaryDirectory(prefix=f"mleditor-{spec.name}-") as work:
         built = spec.build(source, Path(work), options)
         scorer = scorer_for_file(built.model_file, built.runtime)
@@ -38,10 +42,10 @@ def build_bundle(source: ModelDirectory, spec: VariantSpec, options: BuildOption
 
             quality = measure_quality(source, scorer.score, options.data_dir)
             return write_bundle(source, built, output, quality=quality.to_dict(),
-                                max_abs_delta_score=quality.max_abs_delta_score)
+                                max_abs_delta_score=quality.max_abs_delta_score, author=author)
         return write_bundle(source, built, output, quality=None, card_note=_NO_DATA_NOTE.format(n=len(examples)),
                             max_abs_delta_score=max_abs_delta(source, scorer.score, examples),
-                            measured_on=f"{len(examples)} example questions (no data)")
+                            measured_on=f"{len(examples)} example questions (no data)", author=author)
 
 
 def max_abs_delta(source: ModelDirectory, score: ScoreFn, questions: Sequence[Question]) -> float:

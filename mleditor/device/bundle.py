@@ -5,9 +5,11 @@ A bundle is a folder::
     model.onnx | model.ort | model.tflite   the variant's one model file (inputs and output as variants.py says)
     meta.json                              the source model's metadata, with the variant's id and calibration
     card.md                                the model card: the source's, plus what the variant changed
+    personal.json                          only with `--author`: that one author's personal part
+                                           (`mleditor.core.personal`), which every answer then applies
     manifest.json                          format, variant, runtime, model file, the sha256 and size of every
-                                           file above, featurizer spec, source model id, measured quality
-                                           and the tolerance versus the source
+                                           file above, featurizer spec, source model id, measured quality,
+                                           the tolerance versus the source and `personal` (kind, author)
 
 `load_bundle` refuses, with one line saying what to do, a folder that is missing or partial, a file
 whose hash or size differs from the manifest's (altered or truncated), a manifest of a newer format,
@@ -59,6 +61,12 @@ class DeviceBundle:
         return self.path / str(self.manifest["model_file"])
 
     @property
+    def author(self) -> str | None:
+        """The author whose personal part this bundle applies to every question, or None (the global model)."""
+        personal = self.manifest.get("personal")
+        return str(personal["author"]) if isinstance(personal, dict) else None
+
+    @property
     def tolerance(self) -> float:
         """The largest |score - source score| measured for this variant (0 for the source itself)."""
         return float(self.manifest["tolerance"]["max_abs_delta_score"])
@@ -74,23 +82,33 @@ def sha256_of(path: Path) -> str:
 
 def write_bundle(source: ModelDirectory, built: BuiltVariant, output: Path, *, quality: dict[str, Any] | None,
                  max_abs_delta_score: float, measured_on: str = "every real question",
-                 card_note: str = "") -> DeviceBundle:
-    """Pack `built` (a variant of `source`) into the folder `output` (replaced if it is a bundle) and check it."""
+                 card_note: str = "", author: str | None = None) -> DeviceBundle:
+    """Pack `built` (a variant of `source`) into the folder `output` (replaced if it is a bundle) and check it.
+
+    With `author`, the bundle carries that author's personal part from `source` (and no other's).
+    """
     if built.model_file.name not in MODEL_FILES:
         raise ModelError(f"a variant's model file must be one of {', '.join(MODEL_FILES)}; got {built.model_file.name}")
+    from mleditor.core.personal import PERSONAL_FILE, write_personal  # it runs the model: numpy, onnxruntime
+
+    parts = _author_part(source, built, author) if author is not None else None
     _prepare_output(output)
     model_id = f"{source.model_id}+{built.name}"
     meta = {**source.meta, **built.meta_updates, "model_id": model_id,
             "variant": {"name": built.name, "source_model_id": source.model_id, "runtime": built.runtime,
                         "description": built.description}}
+    meta.pop("personal", None)  # the source's parts stay with the source; a bundle carries one author's at most
     if built.calibration is not None:
         meta["calibration"] = built.calibration
     shutil.copyfile(built.model_file, output / built.model_file.name)
     for extra in built.extra_files:
         shutil.copyfile(extra, output / extra.name)
+    names = [built.model_file.name, META_FILE, CARD_FILE, *(extra.name for extra in built.extra_files)]
+    if parts is not None:
+        meta["personal"] = write_personal(output, model_id, parts.kind, parts.authors)
+        names.append(PERSONAL_FILE)
     (output / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     (output / CARD_FILE).write_text(_card(source, built, model_id, quality, card_note), encoding="utf-8")
-    names = [built.model_file.name, META_FILE, CARD_FILE, *(extra.name for extra in built.extra_files)]
     manifest = {
         "format": FORMAT, "variant": built.name, "runtime": built.runtime, "model_file": built.model_file.name,
         "model_id": model_id, "source_model_id": source.model_id, "featurizer_spec": SPEC_VERSION,
@@ -99,9 +117,28 @@ def write_bundle(source: ModelDirectory, built: BuiltVariant, output: Path, *, q
                   for name in names},
         "quality": quality,
         "tolerance": {"max_abs_delta_score": max_abs_delta_score, "measured_on": measured_on},
+        "personal": None if parts is None else {"kind": parts.kind, "author": author, "file": PERSONAL_FILE},
     }
     (output / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return load_bundle(output)
+
+
+def _author_part(source: ModelDirectory, built: BuiltVariant, author: str) -> Any:
+    """The source's personal part of `author` alone, for a variant that can apply it; ModelError otherwise."""
+    from mleditor.core.personal import SERVED_KINDS, load_personal
+
+    parts = load_personal(source)
+    if parts is None:
+        raise ModelError(f"model {source.model_id} has no personal parts, so --author has nothing to include; "
+                         "use a model written by `mleditor federated run --personalize head`")
+    if parts.kind not in SERVED_KINDS:
+        raise ModelError(f"model {source.model_id}'s personal parts are of kind {parts.kind!r}, which a bundle "
+                         f"cannot apply (only {', '.join(SERVED_KINDS)}); drop --author")
+    if built.calibration is not None or built.runtime != "onnxruntime":
+        raise ModelError(f"variant {built.name} cannot apply a personal part: it is fitted on the source's logits, "
+                         "and this variant is recalibrated or has no logit output; choose fp32, fp32-ort, int8 "
+                         "or fp16")
+    return parts.only(author)
 
 
 def _prepare_output(output: Path) -> None:
@@ -172,6 +209,11 @@ def check_manifest(path: Path, manifest: dict[str, Any]) -> None:
     tolerance = manifest.get("tolerance")
     if not isinstance(tolerance, dict) or not isinstance(tolerance.get("max_abs_delta_score"), (int, float)):
         raise ModelError(f"{where}: {MANIFEST_FILE} records no tolerance; rebuild it with `mleditor device build`")
+    personal = manifest.get("personal")
+    if personal is not None and (not isinstance(personal, dict) or not isinstance(personal.get("author"), str)
+                                 or personal.get("file") not in files):
+        raise ModelError(f"{where}: {MANIFEST_FILE} names a personal part it does not list; rebuild it with "
+                         "`mleditor device build --author KEY`")
 
 
 def _read_json(path: Path, what_to_do: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def load_scorer(bundle: DeviceBundle, threads: int = 1) -> Scorer:
 
 
 def load_predictor(path: Path | str, threads: int = 1) -> Predictor:
-    """A predictor on the bundle at `path`, checked before it loads."""
+    """A predictor on the bundle at `path`, checked before it loads; a bundle built for one author scores with
+    that author's personal part (`device build --author`)."""
     bundle = load_bundle(path)
-    return Predictor(bundle.model, threads=threads, scorer=load_scorer(bundle, threads))
+    return Predictor(bundle.model, threads=threads, scorer=load_scorer(bundle, threads), author=bundle.author)

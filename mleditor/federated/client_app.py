@@ -142,7 +142,7 @@ def _local(msg: Message, context: Context) -> tuple[QuestionNet, LocalData]:
     config = msg.content["config"]
     shards = load_shards(str(config["data-path"]))
     data = shards.client(int(context.node_config["partition-id"]))
-    return QuestionNet.from_weights(from_arrays(msg.content["arrays"])), data
+    return QuestionNet.from_weights(from_arrays(msg.content.array_records["arrays"])), data
 
 
 @app.train()  # type: ignore[untyped-decorator, unused-ignore]  # flwr absent: Any

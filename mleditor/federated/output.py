@@ -1,4 +1,4 @@
-"""The federated run's output: the final global weights as a normal model directory, and the personal parts.
+"""The federated run's output: the final global weights as a normal model directory, with the personal parts inside.
 
     directory = write_federated_model(Path("federated"), result, partition, table, parts, "head")
 """
@@ -21,12 +21,15 @@ def write_federated_model(output: Path, result: SimulationResult, partition: Par
                           model_id: str | None = None) -> Path:
     """The final global weights as a model directory (`write_model_directory`, then the card) under `output`.
 
-    Beside it: personal-<mode>.json (author -> personal part) and summary.json. Platt calibration is
-    fitted on the clients' training questions' global logits (the driver sees them in simulation).
+    Inside it, for a personalized run: personal.json (author -> personal part), recorded with its sha256
+    in meta.json (`mleditor.core.personal`), so the directory stays one artefact every door can serve.
+    Beside it: summary.json. Platt calibration is fitted on the clients' training questions' global
+    logits (the driver sees them in simulation).
     """
     import json
     from datetime import UTC, datetime
 
+    from mleditor.core.personal import add_personal
     from mleditor.core.registry import load_model_directory
     from mleditor.training.calibration import fit_platt
     from mleditor.training.card import write_model_card
@@ -49,9 +52,8 @@ def write_federated_model(output: Path, result: SimulationResult, partition: Par
     output.mkdir(parents=True, exist_ok=True)
     directory = write_model_directory(output / model_id, result.weights, meta, table.dense[train],
                                       partition.labels[train])
-    write_model_card(load_model_directory(directory))
     if mode != "none":
-        (output / f"personal-{mode}.json").write_text(json.dumps({"model_id": model_id, "kind": mode,
-                                                                  "authors": personal}) + "\n", encoding="utf-8")
+        add_personal(directory, mode, personal)
+    write_model_card(load_model_directory(directory))
     (output / "summary.json").write_text(json.dumps(result.summary, indent=1) + "\n", encoding="utf-8")
     return directory

@@ -8,9 +8,15 @@ each round's global model on the held-out later questions (`evaluate_fn`, ROC AU
 end, fits the Platt calibration on the clients' training logits. Ray runs the clients: on 2 cores,
 two actors of one CPU each serve hundreds of virtual authors.
 
+The client app follows the config: `private_client.make_client_app` (its update clipped when
+`dp_noise` is set, the server adding the noise) or, with `secagg`, SecAgg+'s legacy client
+(`secagg.py`). Either way a `TrafficLog` mod, outside clipping and masking, logs the bytes of each
+message a client receives and sends, so the summary's bytes per client per round are measured, as
+sent; `client_mods` go outside it (a test's recorder sees the same messages).
+
     result = simulate(partition, table, ServerConfig(rounds=3, clients_per_round=10))
     result.weights  # the final global weights (the `build_onnx` contract)
-    result.summary  # JSON-able: AUC per round, bytes per client per round, seconds per round, rejections
+    result.summary  # JSON-able: AUC per round, bytes per client per round, seconds per round, rejections, privacy
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +42,10 @@ from mleditor.training.metrics import roc_auc
 from mleditor.training.network import QuestionNet, transform_dense
 from mleditor.training.train import FeatureTable, network_logits
 
+if TYPE_CHECKING:
+    from flwr.app import Context, Message, RecordDict
+    from flwr.clientapp.typing import ClientAppCallable, Mod
+
 OnRound = Callable[[int, dict[str, float]], None]
 QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "RAY_USAGE_STATS_ENABLED": "0",
              "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0"}  # the last silences a FutureWarning per actor
@@ -44,6 +55,44 @@ QUIET_ENV = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1", "R
 class SimulationResult:
     weights: Weights
     summary: dict[str, Any]
+
+
+def content_bytes(content: RecordDict) -> int:
+    """The bytes a message's records hold (arrays, metrics, configs), as Flower counts them."""
+    return int(sum(record.count_bytes() for record in content.values()))
+
+
+@dataclass(frozen=True)
+class TrafficLog:
+    """A client mod: appends (node, round, bytes received, bytes sent) per message to a file in `directory`.
+
+    The round is the message's group id (SecAgg+'s four stages share it) or its config's server-round.
+    """
+
+    directory: str
+
+    def __call__(self, msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        reply = call_next(msg, context)
+        config = msg.content.config_records.get("config")
+        server_round = msg.metadata.group_id or (str(config.get("server-round", "")) if config else "")
+        sent = content_bytes(reply.content) if reply.has_content() else 0
+        with open(Path(self.directory) / f"traffic-{os.getpid()}.tsv", "a", encoding="utf-8") as log:
+            log.write(f"{context.node_id}\t{server_round}\t{content_bytes(msg.content)}\t{sent}\n")
+        return reply
+
+    def per_client_round(self) -> dict[str, float]:
+        """Median bytes down and up per (client, round), and how many client-rounds were logged."""
+        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for path in Path(self.directory).glob("traffic-*.tsv"):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                node, server_round, down, up = line.split("\t")
+                totals[node, server_round][0] += int(down)
+                totals[node, server_round][1] += int(up)
+        if not totals:
+            return {"down": 0.0, "up": 0.0, "client_rounds": 0.0}
+        pairs = np.array(list(totals.values()), dtype=np.float64)
+        return {"down": float(np.median(pairs[:, 0])), "up": float(np.median(pairs[:, 1])),
+                "client_rounds": float(len(pairs))}
 
 
 def federated_normalization(dense: np.ndarray, clients: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -82,11 +131,14 @@ def print_round(server_round: int, metrics: dict[str, float]) -> None:
 
 
 def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *, embed_dim: int = 8,
-             hidden: int = 16, num_cpus: int = 2, on_round: OnRound | None = print_round) -> SimulationResult:
-    """Run `config.rounds` rounds over every training author of `partition` (`table` row-aligned with it)."""
-    from flwr.simulation import run_simulation
+             hidden: int = 16, num_cpus: int = 2, on_round: OnRound | None = print_round,
+             client_mods: Sequence[Mod] = ()) -> SimulationResult:
+    """Run `config.rounds` rounds over every training author of `partition` (`table` row-aligned with it).
 
-    from mleditor.federated.client_app import app as client_app
+    `client_mods` wrap every client (outermost first), outside clipping and masking: they see each
+    message as it arrives and each reply as it leaves.
+    """
+    from flwr.simulation import run_simulation
 
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
@@ -111,22 +163,39 @@ def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *,
     with tempfile.TemporaryDirectory(prefix="mleditor-federated-") as tmp:
         shards = ClientShards.build(table.ngram_ids, table.dense, partition.labels, clients)
         data_path = str(shards.save(Path(tmp) / "clients.npz"))
-        server_app = make_server_app(initial, config, data_path, len(clients), evaluate, record)
+        traffic = TrafficLog(tmp)
+        mods: list[Mod] = [*client_mods, traffic]
+        if config.secagg:
+            from mleditor.federated import secagg
+
+            largest = float(max(len(rows) for rows in clients.values()))
+            server_app = secagg.make_server_app(initial, config, data_path, len(clients), evaluate, record, largest)
+            client_app = secagg.make_client_app(mods)
+        else:
+            from mleditor.federated.private_client import make_client_app
+
+            server_app = make_server_app(initial, config, data_path, len(clients), evaluate, record)
+            client_app = make_client_app(config.private, mods)
         logging.getLogger("flwr").setLevel(logging.WARNING)
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(clients),
                        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                        "init_args": {"num_cpus": num_cpus, "logging_level": logging.ERROR,
                                                      "log_to_driver": False}})
+        measured = traffic.per_client_round()
     if record.weights is None:
         raise RuntimeError("the simulation ended before its server app finished; see the Flower log above")
-    return SimulationResult(record.weights, summary(record, config, initial, clients, time.perf_counter() - started))
+    return SimulationResult(record.weights, summary(record, config, initial, clients, time.perf_counter() - started,
+                                                    traffic=measured))
 
 
 def summary(record: RunRecord, config: ServerConfig, initial: Weights, clients: dict[str, np.ndarray],
-            seconds: float) -> dict[str, Any]:
-    """The JSON-able account of a run."""
+            seconds: float, *, traffic: dict[str, float] | None = None) -> dict[str, Any]:
+    """The JSON-able account of a run; `traffic` the measured bytes per client per round (`TrafficLog`)."""
     sizes = [len(rows) for rows in clients.values()]
     rounds = sorted(record.rounds)
+    array_bytes = to_arrays(initial).count_bytes()
+    sent = {"down": array_bytes, "up": array_bytes} if not traffic else {
+        "down": int(traffic["down"]), "up": int(traffic["up"]), "measured_client_rounds": int(traffic["client_rounds"])}
     return {
         "config": asdict(config),
         "clients": len(clients),
@@ -134,13 +203,29 @@ def summary(record: RunRecord, config: ServerConfig, initial: Weights, clients: 
         "rounds": config.rounds,
         "roc_auc_per_round": [_finite(record.rounds[r]["roc_auc"]) for r in rounds],
         "seconds_per_round": [round(record.rounds[r]["seconds"], 2) for r in rounds if r > 0],
-        "bytes_per_client_per_round": {"down": to_arrays(initial).count_bytes(), "up": to_arrays(initial).count_bytes(),
-                                       "parameters": int(sum(v.size for v in initial.values()))},
+        "bytes_per_client_per_round": {**sent, "parameters": int(sum(v.size for v in initial.values()))},
         "rejected_updates": list(record.rejected),
         "train_loss_per_round": [_finite(m.get("train-loss", float("nan"))) for _, m in
                                  sorted(record.train_metrics.items())],
+        "privacy": privacy_summary(record, config, len(clients)),
         "seconds": round(seconds, 1),
     }
+
+
+def privacy_summary(record: RunRecord, config: ServerConfig, nodes: int) -> dict[str, Any]:
+    """What protected the updates: DP (with ε at δ for the rounds released) and SecAgg+, each or None."""
+    k = min(config.clients_per_round, nodes)
+    dp = None
+    if config.dp_noise is not None and config.dp_clip is not None:
+        from mleditor.federated.privacy import privacy_spent
+
+        dp = privacy_spent(config.dp_noise, config.dp_clip, k, nodes, record.released, config.dp_delta).as_dict()
+    secagg = None
+    if config.secagg:
+        shares = min(config.secagg_shares, k)
+        secagg = {"shares": shares, "threshold": min(config.secagg_threshold, shares - 1),
+                  "quantization_range": config.secagg_range, "quantization_levels": 2**22, "modulus": 2**32}
+    return {"differential_privacy": dp, "secagg": secagg}
 
 
 def _finite(value: float) -> float | None:

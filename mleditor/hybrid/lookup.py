@@ -1,17 +1,19 @@
 """The prediction store family (`mleditor.stores.predictions`) as the core's `PredictionLookup`.
 
 Live results have no site or question id: they are stored under site `_live` with an id taken
-from their content hash, so a later identical question finds them by hash.
+from their content hash (and, for a personalized one, its author's part), so a later identical
+question finds them by hash, and one author's personalized answer never replaces another's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from mleditor.core.prediction import Prediction
+from mleditor.core.prediction import Prediction, personal_key
 from mleditor.core.stored import StoredPrediction
 from mleditor.errors import DataError
 from mleditor.stores.predictions import PredictionRecord, PredictionStore, open_store
@@ -31,14 +33,17 @@ class StoreLookup:
         """The lookup over the store at `url` (`sqlite:///...`, `postgresql://...`, `memory://`)."""
         return cls(open_store(url))
 
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
-        return _stored(self.store.get_by_content_hash(model_id, version, content_hash))
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> StoredPrediction | None:
+        return _stored(self.store.get_by_content_hash(model_id, version, content_hash, personal))
 
     def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
         return _stored(self.store.get_prediction(site, question_id, version))
 
     def save(self, prediction: Prediction, content_hash: str, title: str) -> None:
-        question_id = int(content_hash[:15], 16)
+        personal = personal_key(prediction.personal)
+        digest = content_hash if not personal else hashlib.sha256(f"{content_hash}:{personal}".encode()).hexdigest()
+        question_id = int(digest[:15], 16)
         self.store.upsert([prediction_record(self.LIVE_SITE, question_id, title, content_hash, prediction)])
 
     def close(self) -> None:
@@ -83,8 +88,9 @@ class ReopeningLookup:
                 raise DataError(self._failed[1]) from None
             return self._lookup
 
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> StoredPrediction | None:
-        return self.lookup().get_by_content_hash(model_id, version, content_hash)
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> StoredPrediction | None:
+        return self.lookup().get_by_content_hash(model_id, version, content_hash, personal)
 
     def get_prediction(self, site: str, question_id: int, version: str) -> StoredPrediction | None:
         return self.lookup().get_prediction(site, question_id, version)

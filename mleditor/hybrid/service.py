@@ -1,7 +1,7 @@
 """Door 3, hybrid: serve the stored prediction when it exists and is fresh, else compute it live and store it.
 
     request → validate (permission applies to stored answers too) → gather
-            → look up (model id + version + content hash)
+            → look up (model id + version + content hash + the author's personal part, if any)
             → fresh?  yes: answer with source "precomputed"
                       no:  the live pipeline, answer with source "live", write back in the background
 
@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 from prometheus_client import CollectorRegistry, Counter
 
 from mleditor.core.hooks import PipelineHooks
-from mleditor.core.prediction import Prediction
+from mleditor.core.prediction import Prediction, personal_key
 from mleditor.core.registry import ModelDirectory
 from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest
 from mleditor.core.stored import PredictionLookup, StoredPrediction
@@ -123,22 +123,24 @@ class HybridService(PipelineHooks):
     def known_answer(self, context: Context) -> KnownAnswer | None:
         """The synchronous lookup (`Pipeline.run`); a failing store answers None."""
         try:
-            found = self.lookup.get_by_content_hash(self.model_id, context.version, context.valid.content_hash)
+            found = self.lookup.get_by_content_hash(self.model_id, context.version, context.valid.content_hash,
+                                                    personal_key(context.personal))
         except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
             self._lookup_failed(exc)
             return None
-        return self._answer(found)
+        return self._answer(found, context)
 
     async def aknown_answer(self, context: Context) -> KnownAnswer | None:
         """The lookup on the store thread, bounded by lookup_timeout_s; a failing or slow store answers None."""
         try:
             found = await asyncio.wait_for(self._in_store_thread(
-                self.lookup.get_by_content_hash, self.model_id, context.version, context.valid.content_hash),
+                self.lookup.get_by_content_hash, self.model_id, context.version, context.valid.content_hash,
+                personal_key(context.personal)),
                 self.lookup_timeout_s)
         except Exception as exc:  # noqa: BLE001 - any store failure degrades to live inference
             self._lookup_failed(exc)
             return None
-        return self._answer(found)
+        return self._answer(found, context)
 
     def after_respond(self, context: Context, result: PipelineResult) -> None:
         """Write a live answer back (in the background when on an event loop)."""
@@ -184,12 +186,12 @@ class HybridService(PipelineHooks):
                     f"write-backs fail ({self._last_write_error})" if self._last_write_error else ""]
         return "; ".join(p for p in problems if p) or "ok"
 
-    def _answer(self, found: StoredPrediction | None) -> KnownAnswer | None:
+    def _answer(self, found: StoredPrediction | None, context: Context) -> KnownAnswer | None:
         self._last_store_error = None
         if found is None:
             self.metrics.misses.inc()
             return None
-        if not self._is_fresh(found):
+        if not self._is_fresh(found, context):
             self.metrics.stale.inc()
             return None
         self.metrics.hits.inc()
@@ -200,9 +202,11 @@ class HybridService(PipelineHooks):
         self._last_store_error = _first_line(exc)
         self._log.warning("prediction store lookup failed; answering live: %s", str(exc) or type(exc).__name__)
 
-    def _is_fresh(self, stored: StoredPrediction) -> bool:
+    def _is_fresh(self, stored: StoredPrediction, context: Context) -> bool:
+        """Young enough, from this model, and made with the same personal part as this request would get."""
         age = self.clock() - stored.created.timestamp()
-        return stored.prediction.model_id == self.model_id and age <= self.ttl_s
+        return (stored.prediction.model_id == self.model_id and age <= self.ttl_s
+                and stored.prediction.personal == context.personal)
 
     def _save_now(self, prediction: Prediction, digest: str, title: str) -> None:
         try:

@@ -33,6 +33,7 @@ from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction
 from mleditor.core.validation import MAX_BODY_CHARS, MAX_TITLE_CHARS, check_version
 from mleditor.errors import AuthenticationError, InvalidInputError, MLEditorError
+from mleditor.serve.advice_page import add_advice_routes
 from mleditor.serve.editor import add_editor_routes
 from mleditor.serve.http_errors import ErrorPages, describe_validation_errors, error_body, http_failure
 from mleditor.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -88,6 +89,10 @@ class PredictionOut(BaseModel):
     cached: bool = Field(description="True when the result came from the cache of repeated questions.")
     source: str = Field("live", description='"live" (computed now) or "precomputed" (a stored prediction).')
     computed_at: str | None = Field(None, description="When a precomputed prediction was computed.")
+    personalized: bool = Field(False, description=(
+        "True when the score comes from the author's personal model part (the user's profile names an "
+        "author the model has one for); false: the global model."))
+    personalization: str | None = Field(None, description='The kind of personal part ("head"), or null.')
 
 
 class ErrorOut(BaseModel):
@@ -200,6 +205,7 @@ def create_app(settings: ServeSettings, service: PredictionService | None = None
         _add_stored_route(app, service, stored, optional_auth=settings.anonymous_enabled)
     add_page_routes(app, service)
     add_editor_routes(app)
+    add_advice_routes(app, service, settings, api_key_from_headers)  # GET /advice: the last advice report
     return app
 
 
@@ -284,6 +290,8 @@ class StoredPredictionOut(BaseModel):
     recommendations: list[RecommendationOut]
     content_hash: str
     computed_at: str
+    personalized: bool = False
+    personalization: str | None = None
 
 
 def _known_version_or_404(version: str) -> None:

@@ -12,13 +12,13 @@ from typing import Generic, TypeVar
 
 from mleditor.core.stored import content_hash
 
-CacheKey = tuple[str, str, str]
+CacheKey = tuple[str, str, str, str]
 V = TypeVar("V")
 
 
-def cache_key(model_id: str, version: str, title: str, body: str) -> CacheKey:
-    """(model id, version, content hash of the normalized title and body)."""
-    return model_id, version, content_hash(title, body)
+def cache_key(model_id: str, version: str, title: str, body: str, personal: str = "") -> CacheKey:
+    """(model id, version, content hash of the normalized title and body, the author's personal part or "")."""
+    return model_id, version, content_hash(title, body), personal
 
 
 class PredictionCache(Generic[V]):

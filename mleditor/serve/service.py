@@ -7,7 +7,10 @@ Ray Serve replica all wrap it. It writes no chain of steps: `predict` is `Pipeli
 * runner: `MicroBatchRunner` — concurrent requests share one model call;
 * hooks, in order: `RateLimit` (after validation, so a refused key costs nothing), any hooks a
   composing door adds with `use` (the hybrid door's stored lookup), `CacheHook` (repeated
-  questions), `ObserveSteps` (per-step latency metrics).
+  questions, per author when personalized), `ObserveSteps` (per-step latency metrics);
+* personal: when the model directory has personal parts, a request whose user's profile names an
+  author with one is scored with it (`mleditor.core.personal`); a part that fails its checks stops
+  the service from starting.
 
     service = PredictionService.from_settings(ServeSettings())
     result = await service.predict(PredictRequest(title, body, version="v3"))
@@ -19,7 +22,9 @@ import dataclasses
 
 from mleditor.core.access import Authorizer, Caller, ProfileSource
 from mleditor.core.hooks import PipelineHooks
+from mleditor.core.personal import PersonalScorer, has_personal
 from mleditor.core.pipeline import Pipeline
+from mleditor.core.prediction import personal_key
 from mleditor.core.registry import ModelDirectory, resolve_model
 from mleditor.core.requests import Context, KnownAnswer, PipelineResult, PredictRequest
 from mleditor.core.runners import ScoreFn
@@ -66,7 +71,8 @@ class CacheHook(PipelineHooks):
                                                            body_words=result.body_words))
 
     def _key(self, context: Context) -> CacheKey:
-        return self.model_id, context.version, context.valid.content_hash
+        # A personalized answer is its author's: the author's part is part of the key.
+        return self.model_id, context.version, context.valid.content_hash, personal_key(context.personal)
 
 
 class ObserveSteps(PipelineHooks):
@@ -85,7 +91,8 @@ class PredictionService:
     def __init__(self, model: ModelDirectory, score: ScoreFn, authorizer: Authorizer, profiles: ProfileSource, *,
                  store: AccountStore | None = None, cache: PredictionCache[KnownAnswer] | None = None,
                  rate_limiter: RateLimiter | None = None, metrics: ServeMetrics | None = None,
-                 max_batch_size: int = 32, max_wait_ms: float = 2.0, limits: InputLimits = InputLimits()) -> None:
+                 max_batch_size: int = 32, max_wait_ms: float = 2.0, limits: InputLimits = InputLimits(),
+                 personal: PersonalScorer | None = None) -> None:
         self.model = model
         self.authorizer = authorizer
         self.profiles = profiles
@@ -98,14 +105,17 @@ class PredictionService:
         self._cache_hook = CacheHook(self.cache, model.model_id, self.metrics)
         self.pipeline = Pipeline(model, MicroBatchRunner(self.batcher), authorizer=authorizer, profiles=profiles,
                                  hooks=[RateLimit(self.rate_limiter), self._cache_hook, ObserveSteps(self.metrics)],
-                                 limits=limits)
+                                 limits=limits, personal=personal)
 
     @classmethod
     def from_settings(cls, settings: ServeSettings, score: ScoreFn | None = None) -> PredictionService:
-        """Load the model once (one onnxruntime session per process) and open the accounts store."""
+        """Load the model (one onnxruntime session per process) and its personal parts; open the accounts store."""
         model = resolve_model(settings.model)
-        if score is None:
-            score = OnnxScorer.from_path(model.onnx_path, threads=settings.model_threads).score
+        personal = None
+        if score is None or has_personal(model):
+            scorer = OnnxScorer.from_path(model.onnx_path, threads=settings.model_threads)
+            personal = PersonalScorer.for_model(model, scorer.logit)
+            score = score or scorer.score
         store = AccountStore(settings.store_path)
         return cls(
             model, score,
@@ -117,6 +127,7 @@ class PredictionService:
                                            settings.store_path),
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
+            personal=personal,
         )
 
     def use(self, hook: PipelineHooks) -> None:

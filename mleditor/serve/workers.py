@@ -30,7 +30,7 @@ from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 try:  # uvicorn >= 0.50
-    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.config import STARTUP_FAILURE  # type: ignore[attr-defined, unused-ignore]
 except ImportError:  # uvicorn 0.49 (flwr 1.42 pins uvicorn < 0.50): the constant lives in uvicorn.main
     from uvicorn.main import STARTUP_FAILURE  # type: ignore[attr-defined,no-redef,unused-ignore]
 

@@ -27,9 +27,13 @@ CREATE TABLE IF NOT EXISTS profiles (
     user_id           TEXT PRIMARY KEY,
     questions_asked   INTEGER NOT NULL DEFAULT 0,
     median_score      REAL,
-    preferred_version TEXT
+    preferred_version TEXT,
+    site              TEXT,             -- the user's Stack Exchange site and account id: with both, the
+    owner_id          INTEGER           -- author key `site:user:<owner_id>` of their personal model part
 );
 """
+# Columns added after the first release: (table, column, type), added to an older file when it is opened.
+ADDED_COLUMNS = (("profiles", "site", "TEXT"), ("profiles", "owner_id", "INTEGER"))
 
 
 class AccountStore:
@@ -46,9 +50,17 @@ class AccountStore:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.executescript(SCHEMA)
+            self._add_missing_columns()
         except sqlite3.Error as exc:
             raise DataError(f"cannot open the store {self.path}: {exc}; check --store / store_path") from None
         self._lock = threading.Lock()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a file written by an earlier release up to SCHEMA (its rows keep NULL in the new columns)."""
+        for table, column, kind in ADDED_COLUMNS:
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read statement and return all rows."""

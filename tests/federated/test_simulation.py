@@ -57,7 +57,7 @@ def test_a_short_simulation_writes_a_model_directory_that_loads_and_scores(tmp_p
     _, heads = personalized_logits(result.weights, partition, table, "head")
     directory = write_federated_model(tmp_path, result, partition, table, heads, "head")
     model = load_model_directory(directory)
-    assert (tmp_path / "personal-head.json").is_file() and (directory / "card.md").is_file()
+    assert (directory / "personal.json").is_file() and (directory / "card.md").is_file()
     from mleditor.core.predictor import Predictor
     from mleditor.core.records import Question
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from mleditor.core.prediction import personal_key
 from mleditor.core.requests import PredictRequest
 from mleditor.core.stored import StoredPrediction, content_hash
 from mleditor.errors import AuthenticationError
@@ -25,14 +26,14 @@ class MemoryLookup:
     """An in-memory prediction store; `broken` makes every call fail like a store outage."""
 
     def __init__(self) -> None:
-        self.by_hash: dict[tuple[str, str, str], StoredPrediction] = {}
+        self.by_hash: dict[tuple[str, str, str, str], StoredPrediction] = {}
         self.broken = False
         self.saves = 0
 
-    def get_by_content_hash(self, model_id, version, digest):
+    def get_by_content_hash(self, model_id, version, digest, personal=""):
         if self.broken:
             raise ConnectionError("store is down")
-        return self.by_hash.get((model_id, version, digest))
+        return self.by_hash.get((model_id, version, digest, personal))
 
     def get_prediction(self, site, question_id, version):
         if self.broken:
@@ -43,8 +44,9 @@ class MemoryLookup:
         if self.broken:
             raise ConnectionError("store is down")
         self.saves += 1
-        self.by_hash[(prediction.model_id, prediction.model_version, digest)] = StoredPrediction(
-            prediction, digest, datetime.now(UTC))
+        self.by_hash[(prediction.model_id, prediction.model_version, digest, personal_key(prediction.personal))] = (
+            StoredPrediction(
+            prediction, digest, datetime.now(UTC)))
 
 
 @pytest.fixture
@@ -100,7 +102,7 @@ async def test_a_prediction_from_another_model_is_stale(service):
     lookup = MemoryLookup()
     digest = content_hash(TITLE, BODY)
     old = (await service.predict(PredictRequest(TITLE, BODY, version="v3"))).prediction
-    lookup.by_hash[(service.model.model_id, "v3", digest)] = StoredPrediction(
+    lookup.by_hash[(service.model.model_id, "v3", digest, "")] = StoredPrediction(
         dataclasses.replace(old, model_id="an-older-model"), digest, datetime.now(UTC))
     hybrid = HybridService(service, lookup)
     result = await ask(hybrid)

@@ -84,10 +84,11 @@ def test_a_body_trickled_to_a_route_that_reads_it_gets_408_after_body_deadline_s
                 break
             time.sleep(0.1)
         sock.setblocking(True)
-        rest, _ = _closed_within(sock, 5)
+        rest, _ = _closed_within(sock, 5)  # the server closes the connection (a timeout here fails the test)
     answer += rest
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b"within 0.8 s of its headers (body_deadline_s)" in answer and b"connection: close" in answer.lower()
+    # (uvicorn >= 0.50 also says `connection: close`; 0.49, which flwr 1.42 pins, closes without saying so.)
+    assert b"within 0.8 s of its headers (body_deadline_s)" in answer, answer
 
 
 def test_a_body_trickled_after_the_answer_no_longer_holds_the_connection(make_server):

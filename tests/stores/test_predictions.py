@@ -66,12 +66,12 @@ def test_get_by_content_hash_finds_the_same_text_under_another_question(store):
     assert store.get_by_content_hash("m1", "v2", "abc") is None
 
 
-def test_known_hashes_returns_hash_and_model_for_stored_keys_only(store):
+def test_known_hashes_returns_hash_model_and_personal_part_for_stored_keys_only(store):
     store.upsert([record(i) for i in range(1, 1201)])  # more keys than one IN list holds
     keys = [("beer", i) for i in range(1, 1301)] + [("wine", 1)]
     known = store.known_hashes(keys, "v3")
     assert len(known) == 1200
-    assert known[("beer", 5)] == ("hash-5", "m1")
+    assert known[("beer", 5)] == ("hash-5", "m1", "")
     assert store.known_hashes(keys, "v2") == {}
 
 

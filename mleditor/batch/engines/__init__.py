@@ -10,8 +10,13 @@ __all__ = ["ENGINES", "Chunk", "ChunkExecutor", "make_executor"]
 
 
 def make_executor(engine: str, model: ModelDirectory, version: str, limits: InputLimits, workers: int,
-                  chunk_size: int) -> ChunkExecutor:
-    """The executor for `engine` ("local" or "ray") with `workers` processes (Ray: CPUs)."""
+                  chunk_size: int, *, personalized: bool = False) -> ChunkExecutor:
+    """The executor for `engine` ("local" or "ray") with `workers` processes (Ray: CPUs).
+
+    `personalized` (local only): each row is scored with its author's personal part (`ChunkScorer`).
+    """
+    if personalized and engine != "local":
+        raise ValueError("personalized scoring runs on the local engine only")
     if engine == "ray":
         from mleditor.batch.engines.ray import RayExecutor
 
@@ -20,5 +25,5 @@ def make_executor(engine: str, model: ModelDirectory, version: str, limits: Inpu
     from mleditor.batch.scoring import ChunkScorer
 
     if workers == 1:
-        return InProcessExecutor(ChunkScorer(model, version, limits))
-    return ProcessPoolChunkExecutor(model, version, limits, workers)
+        return InProcessExecutor(ChunkScorer(model, version, limits, personalized))
+    return ProcessPoolChunkExecutor(model, version, limits, workers, personalized)

@@ -39,11 +39,12 @@ class ProcessPoolChunkExecutor:
     come back in input order, so the commits stay a prefix of the input.
     """
 
-    def __init__(self, model: ModelDirectory, version: str, limits: InputLimits, workers: int) -> None:
+    def __init__(self, model: ModelDirectory, version: str, limits: InputLimits, workers: int,
+                 personalized: bool = False) -> None:
         # spawn, not fork: this process may hold a database connection and threads (the progress bar).
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_init_worker,
-                                        initargs=(str(model.path), version, limits, os.getpid()))
+                                        initargs=(str(model.path), version, limits, os.getpid(), personalized))
         self.in_flight = 2 * workers
 
     def map_chunks(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
@@ -64,9 +65,10 @@ class ProcessPoolChunkExecutor:
 _WORKER_SCORER: ChunkScorer | None = None  # one per worker process, built by _init_worker
 
 
-def _init_worker(model_path: str, version: str, limits: InputLimits, parent_pid: int) -> None:
+def _init_worker(model_path: str, version: str, limits: InputLimits, parent_pid: int,
+                 personalized: bool = False) -> None:
     global _WORKER_SCORER
-    _WORKER_SCORER = ChunkScorer(load_model_directory(Path(model_path)), version, limits)
+    _WORKER_SCORER = ChunkScorer(load_model_directory(Path(model_path)), version, limits, personalized)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 

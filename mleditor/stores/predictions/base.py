@@ -92,16 +92,21 @@ class PredictionStore(ABC):
         """Insert or replace predictions by (site, question_id, model_version), in one transaction."""
 
     @abstractmethod
-    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
-        """For the keys that have a stored prediction of `version`: (content_hash, model_id)."""
+    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str, str]]:
+        """For the keys that have a stored prediction of `version`: (content_hash, model_id, personal)."""
 
     @abstractmethod
     def get_prediction(self, site: str, question_id: int, version: str = "v3") -> PredictionRecord | None:
         """The stored prediction of one question, or None (the API's lookup)."""
 
     @abstractmethod
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> PredictionRecord | None:
-        """The most recent prediction of this content by this model and version, or None (the hybrid door)."""
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> PredictionRecord | None:
+        """The most recent prediction of this content by this model and version, or None (the hybrid door).
+
+        `personal` ("" the global model, else `kind:author`): only a prediction made with that
+        author's personal part, so a personalized score is never reused for anyone else.
+        """
 
     @abstractmethod
     def top_questions(self, site: str, version: str = "v3", n: int = 20,

@@ -95,23 +95,25 @@ class MemoryStore(PredictionStore):
             _check_complete(predictions)
             self._write(predictions, utc_now())
 
-    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
+    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str, str]]:
         with self._lock:
             found = {}
             for site, question_id in keys:
                 record = self._predictions.get((site, question_id, version))
                 if record is not None:
-                    found[(site, question_id)] = (record.content_hash, record.model_id)
+                    found[(site, question_id)] = (record.content_hash, record.model_id, record.personal)
             return found
 
     def get_prediction(self, site: str, question_id: int, version: str = "v3") -> PredictionRecord | None:
         with self._lock:
             return self._predictions.get((site, question_id, version))
 
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> PredictionRecord | None:
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> PredictionRecord | None:
         with self._lock:
             found = [p for p in self._predictions.values()
-                     if p.content_hash == content_hash and p.model_id == model_id and p.model_version == version]
+                     if p.content_hash == content_hash and p.model_id == model_id and p.model_version == version
+                     and p.personal == personal]
             return max(found, key=lambda p: p.created, default=None)
 
     def top_questions(self, site: str, version: str = "v3", n: int = 20,

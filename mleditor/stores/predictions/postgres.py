@@ -12,7 +12,7 @@ from typing import Any
 
 from mleditor.errors import DataError, require_extra
 from mleditor.stores.predictions.records import redact
-from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
+from mleditor.stores.predictions.sql import ADDED_COLUMNS, SCHEMA, SqlPredictionStore
 
 _SCHEMA_LOCK = 0x6D6C6564  # "mled": concurrent first runs must not race on CREATE TABLE IF NOT EXISTS
 _JOBS_LOCK = 0x6A6F6273  # "jobs": with a hash of the fingerprint, the key of start_job's lock
@@ -37,11 +37,13 @@ class PostgresStore(SqlPredictionStore):
                             "check --store and that the server is running") from None
         if not create:
             self._check_tables()
-            return
         with self._transaction() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
-            for statement in SCHEMA.format(integer="BIGINT", real="DOUBLE PRECISION").split(";"):
-                cursor.execute(statement)
+            if create:
+                for statement in SCHEMA.format(integer="BIGINT", real="DOUBLE PRECISION").split(";"):
+                    cursor.execute(statement)
+            for column, kind in ADDED_COLUMNS:  # a store written by an earlier release
+                cursor.execute(f"ALTER TABLE predictions ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     def _check_tables(self) -> None:
         """DataError unless the connection's schema already holds the store's tables."""

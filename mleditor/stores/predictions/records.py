@@ -4,7 +4,8 @@ Three tables, the same on every backend:
 
 * `predictions`: one row per (site, question_id, model_version); upserted, so re-running writes
   no duplicates. It keeps the content hash of the normalized title and body and the model id, so
-  a later run can skip what has not changed and the hybrid door can look a question up by content.
+  a later run can skip what has not changed and the hybrid door can look a question up by content,
+  and `personal`: the author's personal model part that made the score (`kind:author`, "" global).
 * `jobs`: one row per batch job: model, inputs, counters, status, start and end.
 * `rejects`: rows a job could not score, with the reason (nothing is dropped silently).
 """
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mleditor.core.features import normalize_title
-from mleditor.core.prediction import Prediction
+from mleditor.core.prediction import Personalization, Prediction, personal_key
 from mleditor.core.recommend import Recommendation
 from mleditor.core.records import MAX_QUESTION_ID
 from mleditor.core.validation import MAX_TITLE_CHARS
@@ -51,14 +52,16 @@ class PredictionRecord:
     best_gain: float  # the largest gain among the recommendations (0 when there are none)
     recommendations: str  # JSON list of Recommendation dicts, best first
     title: str = ""
-    created: str = ""  # ISO 8601 UTC, set by the store when written
+    personal: str = ""  # the personal part that made the score, `kind:author` ("" the global model)
+    created: str = ""  # ISO 8601 UTC, set by the store when written (always the last column)
 
     def recommendation_list(self) -> list[Recommendation]:
         return [Recommendation(**item) for item in json.loads(self.recommendations)]
 
     def to_prediction(self) -> Prediction:
         """The prediction as the other doors return it."""
-        return Prediction(self.score, self.model_version, self.model_id, self.recommendation_list())
+        return Prediction(self.score, self.model_version, self.model_id, self.recommendation_list(),
+                          personal=Personalization.from_key(self.personal))
 
     def to_dict(self) -> dict[str, Any]:
         """For JSON output: the recommendations as a list, not a string."""
@@ -136,5 +139,5 @@ def prediction_record(site: str, question_id: int, title: str, digest: str, pred
         content_hash=digest, score=prediction.score,
         best_gain=max((rec["gain"] or 0.0 for rec in recommendations), default=0.0),
         recommendations=json.dumps(recommendations, ensure_ascii=False),
-        title=normalize_title(title)[:max_title_chars],
+        title=normalize_title(title)[:max_title_chars], personal=personal_key(prediction.personal),
     )

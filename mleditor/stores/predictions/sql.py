@@ -31,7 +31,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
     site TEXT NOT NULL, question_id {integer} NOT NULL, model_version TEXT NOT NULL, model_id TEXT NOT NULL,
     content_hash TEXT NOT NULL, score {real} NOT NULL, best_gain {real} NOT NULL, recommendations TEXT NOT NULL,
-    title TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (site, question_id, model_version));
+    title TEXT NOT NULL, personal TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+    PRIMARY KEY (site, question_id, model_version));
 CREATE INDEX IF NOT EXISTS predictions_by_content ON predictions (content_hash, model_id, model_version);
 CREATE INDEX IF NOT EXISTS predictions_by_gain ON predictions (site, model_version, best_gain);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -46,8 +47,8 @@ CREATE TABLE IF NOT EXISTS rejects (
     job_id TEXT NOT NULL, ordinal {integer} NOT NULL, site TEXT, question_id {integer}, source TEXT NOT NULL,
     reason TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY (job_id, ordinal))
 """
-
-
+# Columns added after the first release, added to an older store's predictions table when it is opened.
+ADDED_COLUMNS = (("personal", "TEXT NOT NULL DEFAULT ''"),)
 
 
 class SqlPredictionStore(PredictionStore):
@@ -161,18 +162,19 @@ class SqlPredictionStore(PredictionStore):
             f"ON CONFLICT (site, question_id, model_version) DO UPDATE SET model_id = excluded.model_id, {updates}"),
             [(*_values(p)[:-1], now) for p in predictions])
 
-    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str]]:
+    def known_hashes(self, keys: Sequence[QuestionKey], version: str) -> dict[QuestionKey, tuple[str, str, str]]:
         by_site: dict[str, list[int]] = {}
         for site, question_id in keys:
             by_site.setdefault(site, []).append(question_id)
-        found: dict[QuestionKey, tuple[str, str]] = {}
+        found: dict[QuestionKey, tuple[str, str, str]] = {}
         for site, ids in by_site.items():
             for start in range(0, len(ids), 500):
                 part = ids[start:start + 500]
                 _, rows = self._read(self._sql(
-                    "SELECT question_id, content_hash, model_id FROM predictions WHERE model_version = ? AND site = ? "
-                    f"AND question_id IN ({_marks(part)})"), [version, site, *part])
-                found.update({(site, int(qid)): (digest, model_id) for qid, digest, model_id in rows})
+                    "SELECT question_id, content_hash, model_id, personal FROM predictions WHERE model_version = ? "
+                    f"AND site = ? AND question_id IN ({_marks(part)})"), [version, site, *part])
+                found.update({(site, int(qid)): (digest, model_id, personal)
+                              for qid, digest, model_id, personal in rows})
         return found
 
     def get_prediction(self, site: str, question_id: int, version: str = "v3") -> PredictionRecord | None:
@@ -180,9 +182,10 @@ class SqlPredictionStore(PredictionStore):
                                   [site, question_id, version])
         return found[0] if found else None
 
-    def get_by_content_hash(self, model_id: str, version: str, content_hash: str) -> PredictionRecord | None:
-        found = self._predictions("WHERE content_hash = ? AND model_id = ? AND model_version = ? "
-                                  "ORDER BY created DESC LIMIT 1", [content_hash, model_id, version])
+    def get_by_content_hash(self, model_id: str, version: str, content_hash: str,
+                            personal: str = "") -> PredictionRecord | None:
+        found = self._predictions("WHERE content_hash = ? AND model_id = ? AND model_version = ? AND personal = ? "
+                                  "ORDER BY created DESC LIMIT 1", [content_hash, model_id, version, personal])
         return found[0] if found else None
 
     def top_questions(self, site: str, version: str = "v3", n: int = 20,

