@@ -85,8 +85,8 @@ def stacked_scores(logits: np.ndarray, partition: Partition, fit_rows: np.ndarra
     return np.asarray(model.decision_function(features))
 
 
-def federated_scores(partition: Partition, table: Any, rounds: int, base: Any,
-                     dp: tuple[float, float]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def federated_scores(partition: Partition, table: Any, rounds: int, base: Any, dp: tuple[float, float],
+                     secagg_rounds: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Rows 3-7: the final global logits of each federated run (FedAvgM also personalized); each run's summary."""
     from mleditor.federated.personalize import personalized_logits
     from mleditor.federated.simulation import simulate
@@ -96,7 +96,9 @@ def federated_scores(partition: Partition, table: Any, rounds: int, base: Any,
                 "fedavg + SecAgg+": {"secagg": True}}
     scores, runs = {}, {}
     for name, changes in variants.items():
-        result = simulate(partition, table, replace(base, rounds=rounds, **changes))
+        # SecAgg+ rounds cost ~4x a plain one on 2 cores (4 stages, a mask per neighbour): --secagg-rounds
+        result = simulate(partition, table, replace(base, rounds=secagg_rounds if "secagg" in changes else rounds,
+                                                    **changes))
         runs[name] = result.summary
         scores[name] = personalized_logits(result.weights, partition, table, "none")[0]
         if name == "fedavgm":
@@ -110,7 +112,8 @@ def rounds_to(target: float, aucs: list[float | None]) -> int | None:
 
 
 def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int = 10, local_epochs: int = 2,
-            learning_rate: float = 0.01, dp: tuple[float, float] = (1.0, 0.1)) -> dict[str, Any]:
+            learning_rate: float = 0.01, dp: tuple[float, float] = (1.0, 0.1),
+            secagg_rounds: int | None = None) -> dict[str, Any]:
     train_config = TrainConfig.from_dict(json.loads(SHIPPED_META.read_text(encoding="utf-8"))["training"])
     network = train_config.network if epochs is None else replace(train_config.network, epochs=epochs)
     split = train_config.split
@@ -132,7 +135,7 @@ def measure(dataset: Path, epochs: int | None, rounds: int = 0, per_round: int =
 
         base = ServerConfig(clients_per_round=per_round, local_epochs=local_epochs, learning_rate=learning_rate,
                             seed=split.seed)
-        federated, runs = federated_scores(partition, table, rounds, base, dp)
+        federated, runs = federated_scores(partition, table, rounds, base, dp, secagg_rounds or rounds)
         scores.update(federated)
         held = partition.mask("heldout")
         target = 0.95 * roc_auc(partition.labels[held], logits[held])
@@ -193,17 +196,19 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=0.01, help="each federated client's Adam rate")
     parser.add_argument("--dp-noise", type=float, default=1.0, help="the DP row's noise multiplier sigma")
     parser.add_argument("--dp-clip", type=float, default=0.1, help="the DP row's clipping norm C")
+    parser.add_argument("--secagg-rounds", type=int, help="the SecAgg+ row's rounds (default: --rounds)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(dataset_path(args.dataset, Path(tmp)), args.epochs, args.rounds, args.clients_per_round,
-                         args.local_epochs, args.learning_rate, (args.dp_noise, args.dp_clip))
+                         args.local_epochs, args.learning_rate, (args.dp_noise, args.dp_clip), args.secagg_rounds)
     federated = args.rounds > 0
     given = (("dataset", args.dataset), ("epochs", args.epochs), ("rounds", args.rounds or None),
              ("clients-per-round", args.clients_per_round if federated else None),
              ("local-epochs", args.local_epochs if federated else None),
              ("learning-rate", args.learning_rate if federated else None),
-             ("dp-noise", args.dp_noise if federated else None), ("dp-clip", args.dp_clip if federated else None))
+             ("dp-noise", args.dp_noise if federated else None), ("dp-clip", args.dp_clip if federated else None),
+             ("secagg-rounds", args.secagg_rounds if federated else None))
     flags = "".join(f" --{k} {v}" for k, v in given if v is not None)
     report = {"command": f"benchmarks/bench_federated.py{flags}", "date": time.strftime("%Y-%m-%d"),
               "machine": machine_info(), "result": result}

@@ -32,6 +32,7 @@ from tests.helpers import (
     postgres_unavailable,
     write_csv,
     write_model_dir,
+    write_personal_model_dir,
 )
 
 DEVELOPER_ENV = pytest.StashKey[dict[str, str]]()
@@ -104,6 +105,12 @@ def real_data_dir(data_dir: Path) -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory with random weights, named tiny-test-model."""
     return write_model_dir(tmp_path_factory.mktemp("models") / "tiny-test-model")
+
+
+@pytest.fixture(scope="session")
+def personal_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model directory with the personal head parts of two authors (tests.helpers.PERSONAL_HEADS)."""
+    return write_personal_model_dir(tmp_path_factory.mktemp("models") / "tiny-personal-model")
 
 
 @pytest.fixture

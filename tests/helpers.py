@@ -59,13 +59,14 @@ def random_weights(seed: int = 0, embed_dim: int = 4, hidden: int = 8) -> dict[s
     }
 
 
-def write_model_dir(path: Path, weights: dict[str, np.ndarray] | None = None, **meta_overrides) -> Path:
-    """A complete model directory (model.onnx + meta.json) that the registry accepts."""
+def write_model_dir(path: Path, weights: dict[str, np.ndarray] | None = None,
+                    calibration: tuple[float, float] = (1.0, 0.0), **meta_overrides) -> Path:
+    """A complete model directory (model.onnx + meta.json) that the registry accepts, Platt-calibrated (a, b)."""
     pytest.importorskip("onnx")
     from mleditor.training.export import save_onnx
 
     path.mkdir(parents=True, exist_ok=True)
-    save_onnx(path / "model.onnx", weights or random_weights(), 1.0, 0.0)
+    save_onnx(path / "model.onnx", weights or random_weights(), *calibration)
     typical = dict.fromkeys(DENSE_FEATURES, 1.0)
     typical.update(title_has_question_mark=1.0, body_words=120.0, words_per_sentence=17.0, paragraphs=3.0)
     meta = {
@@ -76,10 +77,25 @@ def write_model_dir(path: Path, weights: dict[str, np.ndarray] | None = None, **
         "dense_features": list(DENSE_FEATURES),
         "typical_values": typical,
         "v1_calibration": [0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1],
+        "calibration": {"method": "platt", "a": calibration[0], "b": calibration[1]},
         "metrics": {},
     }
     meta.update(meta_overrides)
     (path / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+# The personal parts a federated run writes, without Flower: two authors of beer with an output bias each.
+PERSONAL_HEADS = {"beer:user:7": 0.8, "beer:user:8": -1.3}
+PERSONAL_CALIBRATION = (0.9, 0.2)
+
+
+def write_personal_model_dir(path: Path, heads: dict[str, float] | None = None) -> Path:
+    """A tiny model directory with personal head parts inside (personal.json + its meta.json entry)."""
+    from mleditor.core.personal import add_personal
+
+    write_model_dir(path, calibration=PERSONAL_CALIBRATION)
+    add_personal(path, "head", PERSONAL_HEADS if heads is None else heads)
     return path
 
 

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from mleditor.cli.exit_codes import USAGE
 from mleditor.cli.options import err, json_option, model_dir_option, out
-from mleditor.errors import InvalidInputError
+from mleditor.errors import InvalidInputError, MissingExtraError
 
 
 def advise_command(
@@ -70,8 +70,11 @@ def advise_command(
         advice = advise(chosen, model_dir, shlex.join(["mleditor", *sys.argv[1:]]),
                         on_progress=None if quiet else lambda line: err.print(line, markup=False, highlight=False))
         saved = save_advice(advice)
+        page = saved.with_name("last.html")  # what `mleditor serve` shows at /advice
+        shown = write_report(advice, page, quiet=True)
         if not quiet:
-            err.print(f"advice saved to {saved}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"advice saved to {saved}" + (f" and {page} (served at /advice)" if shown else ""),
+                      markup=False, highlight=False, soft_wrap=True)
     show(advice, as_json, markdown)
     if report is not None:
         write_report(advice, report)
@@ -104,8 +107,9 @@ def print_advice(advice: dict[str, Any]) -> None:
     from mleditor.advise.markdown import cell_cost, cell_latency, verdict
 
     def short(door: dict[str, Any]) -> str:  # the table names the constraint; the reasons below say why
-        return verdict(door, advice).split(":", 2)[0] + (f": {door['excluded_by'][0].split(':')[0]}"
-                                                         if not door["meets"] else "")
+        if not door["meets"]:
+            return f"excluded: {door['excluded_by'][0].split(':')[0]}"
+        return verdict(door, advice).split(" (")[0] + (" (not measured)" if door["status"] != "measured" else "")
 
     scenario = advice["scenario"]
     table = Table("door", "status", "user latency p50 / p99", "cost per million / month", "offline?",
@@ -130,23 +134,29 @@ def print_advice(advice: dict[str, Any]) -> None:
         out.print(line, markup=False, highlight=False)
 
 
-def write_report(advice: dict[str, Any], path: Path) -> None:
-    """The HTML report, when this install has it; else one line that says what is missing."""
+def write_report(advice: dict[str, Any], path: Path, quiet: bool = False) -> bool:
+    """The HTML report at `path`, when this install can draw it; else one line that says what is missing.
+
+    `quiet` (the copy beside last.json) says nothing either way. Whether the file was written.
+    """
+    from mleditor.advise.report import render_html
+
     try:
-        from mleditor.advise.report import render_html  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        name = getattr(exc, "name", None) or "mleditor.advise.report"
-        err.print(f"--report: not written: the HTML report needs {name!r}, which is not installed", markup=False)
-        return
-    try:
-        path.write_text(render_html(advice), encoding="utf-8")
-    except ImportError as exc:
-        err.print(f"--report: not written: it needs {exc.name!r} (install it)", markup=False)
-        return
+        html = render_html(advice)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(html, encoding="utf-8")
+        partial.replace(path)
+    except MissingExtraError as exc:
+        if not quiet:
+            err.print(f"--report: not written: {exc}", markup=False, soft_wrap=True)
+        return False
     except OSError as exc:
-        err.print(f"--report: cannot write {path}: {exc.strerror}", markup=False)
-        return
-    err.print(f"report written to {path}", markup=False, highlight=False, soft_wrap=True)
+        if not quiet:
+            err.print(f"--report: cannot write {path}: {exc.strerror}", markup=False, soft_wrap=True)
+        return False
+    if not quiet:
+        err.print(f"report written to {path}", markup=False, highlight=False, soft_wrap=True)
+    return True
 
 
 def register(app: typer.Typer) -> None:

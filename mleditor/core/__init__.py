@@ -15,6 +15,8 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "ModelInput": "mleditor.core.requests",
     "NoProfiles": "mleditor.core.access",
     "OnnxScorer": "mleditor.core.scorer",
+    "PersonalScorer": "mleditor.core.personal",
+    "Personalization": "mleditor.core.prediction",
     "Pipeline": "mleditor.core.pipeline",
     "PipelineHooks": "mleditor.core.hooks",
     "PipelineResult": "mleditor.core.requests",

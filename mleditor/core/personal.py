@@ -19,8 +19,8 @@ logits the two agree to float64 rounding (≈1e-16, tested within 1e-6). Kind ``
 author's dense layers) is validated but refused: the graph runs its own dense layers and exposes
 neither their input nor a way to swap them without rebuilding it, and serving needs no torch.
 
-    personal = PersonalScorer.for_model(model, OnnxScorer.from_path(model.onnx_path).logit)
-    pipeline = Pipeline(model, scorer.score, personal=personal)    # a request by that author is personalized
+    scorer = OnnxScorer.from_path(model.onnx_path)
+    pipeline = Pipeline(model, scorer.score, personal=PersonalScorer.for_model(model, scorer.logit))
 """
 
 from __future__ import annotations
@@ -215,12 +215,24 @@ class PersonalScorer:
         logit: the model's uncalibrated logits (`OnnxScorer.logit` on the same model file).
         calibration: the model's Platt constants (a, b) (`platt_calibration`).
 
-    Example::
+    Example — the shipped model with one author's head, as `mleditor federated run --personalize head` writes it::
 
-        model = resolve_model("federated/fed-20260101-000000")
+        import shutil, tempfile
+        from pathlib import Path
+
+        from mleditor.core import OnnxScorer, Pipeline, PredictRequest, resolve_model
+        from mleditor.core.personal import PersonalScorer, add_personal
+
+        path = Path(tempfile.mkdtemp()) / "se15-personal"
+        shutil.copytree(resolve_model(None).path, path)
+        add_personal(path, "head", {"beer:user:42": 0.5})
+        model = resolve_model(path)
         scorer = OnnxScorer.from_path(model.onnx_path)
         pipeline = Pipeline(model, scorer.score, personal=PersonalScorer.for_model(model, scorer.logit))
-        pipeline.run(PredictRequest("Flat beer?", "No bubbles.", author="beer:user:42")).prediction.personal
+        mine = pipeline.run(PredictRequest("Flat beer?", "No bubbles.", version="v2", author="beer:user:42"))
+        anyone = pipeline.run(PredictRequest("Flat beer?", "No bubbles.", version="v2"))
+        assert mine.to_dict()["personalized"] and mine.prediction.score > anyone.prediction.score
+        shutil.rmtree(path.parent)
     """
 
     def __init__(self, parts: PersonalParts, logit: LogitFn, calibration: tuple[float, float]) -> None:

@@ -14,9 +14,11 @@ log loss of the received weights on the author's own questions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,9 +151,9 @@ def _local(msg: Message, context: Context) -> tuple[QuestionNet, LocalData]:
 def train(msg: Message, context: Context) -> Message:
     """Train the received global network on this author's earlier questions; send arrays and counts back."""
     net, data = _local(msg, context)
-    config = msg.content["config"]
+    config: Mapping[str, Any] = msg.content.config_records["config"]
     seed = int(config.get("seed", 0)) * 100_003 + int(config["server-round"]) * 1_009 \
-        + int(context.node_config["partition-id"])
+        + int(str(context.node_config["partition-id"]))
     loss = local_train(net, data, int(config["local-epochs"]), float(config["learning-rate"]),
                        int(config["batch-size"]), seed)
     metrics = MetricRecord({"num-examples": len(data), "train-loss": loss})

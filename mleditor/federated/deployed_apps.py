@@ -111,32 +111,38 @@ class RecordingGrid(Grid):  # type: ignore[misc, unused-ignore]  # Grid is Any w
         return self.grid.create_message(content, message_type, dst_node_id, group_id, ttl)
 
     def get_node_ids(self) -> Iterable[int]:
-        return self.grid.get_node_ids()
+        ids: Iterable[int] = self.grid.get_node_ids()
+        return ids
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        return self.grid.push_messages(messages)
+        pushed: Iterable[str] = self.grid.push_messages(messages)
+        return pushed
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self.grid.pull_messages(message_ids)
+        pulled: Iterable[Message] = self.grid.pull_messages(message_ids)
+        return pulled
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         """Push, then pull every `POLL_S` until every reply is in or `timeout` has passed; record what came."""
         messages = list(messages)
-        pending = {message_id for message_id in self.push_messages(messages) if message_id}
-        if not messages:  # the strategy's federated evaluation, off here: nothing to record
+        if not messages:  # the strategy's federated evaluation, off here: nothing to send or record
             return []
-        exchange = Exchange(sent=len(pending), kind=str(messages[0].metadata.message_type))
+        ids = list(self.push_messages(messages))
+        pending = {message_id: m.metadata.dst_node_id for message_id, m in zip(ids, messages, strict=True)
+                   if message_id}
+        exchange = Exchange(sent=len(messages), kind=str(messages[0].metadata.message_type),
+                            failures=["a message could not be pushed"] * (len(messages) - len(pending)))
         started = time.monotonic()
         replies: list[Message] = []
         while pending:
             for reply in self.pull_messages(list(pending)):
-                pending.discard(reply.metadata.reply_to_message_id)
+                pending.pop(reply.metadata.reply_to_message_id, None)
                 replies.append(reply)
                 _note(exchange, reply, time.monotonic() - started)
             if not pending or (timeout is not None and time.monotonic() - started >= timeout):
                 break
             time.sleep(POLL_S)
-        exchange.failures += [f"no reply within {timeout:g} s" for _ in pending]
+        exchange.failures += [f"node {node}: no reply within {timeout:g} s" for node in pending.values()]
         exchange.seconds = time.monotonic() - started
         self.exchanges.append(exchange)
         return replies

@@ -16,11 +16,15 @@ files, which this process reads back.
 Invariants: every process started here leads a process group of its own (each SuperNode's
 SuperExec and ClientApp processes live in its group) and all are stopped by group, SIGTERM then
 SIGKILL, when the run ends, fails or is interrupted; every wait is bounded and a SuperLink that
-does not come up or answer raises `DeploymentError`, one line saying what to do. A SuperNode
-killed mid-round (`kill_node_in_round`) is what Flower 1.42 does with a dead node: nothing comes
-back for it until its heartbeat lapses (2 x 30 s) or the round's ``round_timeout_s`` passes,
-whichever is first; the round then aggregates the others' replies (set ``min_nodes`` below the
-node count, or the next round waits for a node that is gone).
+does not come up or answer raises `DeploymentError`, one line saying what to do.
+
+A SuperNode killed mid-round (`kill_node_in_round`, SIGKILL to its group) meets what Flower 1.42
+does with a dead node: nothing comes back for it until the SuperLink marks it offline, 2 x its
+30 s heartbeat interval after its last heartbeat (fixed in the SuperNode, no flag), and then an
+error reply (NODE_UNAVAILABLE) arrives; or the round's ``round_timeout_s`` passes first. The round
+aggregates the others' replies and later rounds sample only the nodes still online, so set
+``min_nodes`` below the node count (with ``min_nodes`` None every node is required and the next
+round would wait for the dead one).
 
     result = run_deployment(partition, table, ServerConfig(rounds=2, clients_per_round=3, min_nodes=2))
     result.summary["deployment"]  # nodes started and lost, replies and failures per round, wall seconds
@@ -305,9 +309,9 @@ class Watch:
 class Deployment:
     """One loopback deployment run (see the module docstring); `run_deployment` is the way to use it."""
 
-    def __init__(self, workdir: Path, config: ServerConfig, supernodes: int, superlink: str | None,
-                 kill: Kill | None, on_round: OnRound | None, timeout_s: float) -> None:
-        self.workdir, self.config, self.supernodes = workdir, config, supernodes
+    def __init__(self, workdir: Path, supernodes: int, superlink: str | None, kill: Kill | None,
+                 on_round: OnRound | None, timeout_s: float) -> None:
+        self.supernodes = supernodes
         self.external = superlink
         ports = free_ports(supernodes + 1)
         self.address, self.node_ports = superlink or f"{HOST}:{ports[0]}", ports[1:]
@@ -318,6 +322,7 @@ class Deployment:
         self.watch = Watch(self.results / "progress.jsonl")
         self.lost: dict[int, str] = {}
         self.submitted = 0.0
+        self.server_app_seen = False
 
     def start_superlink(self, processes: Processes) -> None:
         """Our SuperLink (runtime installs off, isolation `process`) and the SuperExec that runs its ServerApp."""
@@ -365,6 +370,7 @@ class Deployment:
                     self.on_round(int(line["round"]), {"roc_auc": line["roc_auc"], "seconds": line["seconds"]})
             self._maybe_kill(processes)
             self._check(processes)
+            self._check_server_app(processes)
             if (failed := self.results / "failed.json").exists():
                 error = json.loads(failed.read_text(encoding="utf-8"))["error"]
                 raise DeploymentError(f"the federated run failed in its server app: {error}")
@@ -400,9 +406,23 @@ class Deployment:
             if i not in self.lost and child.process.poll() is not None:
                 self.lost[i] = f"exited with code {child.process.returncode}: {child.tail()}"
 
+    def _check_server_app(self, processes: Processes) -> None:
+        """Our SuperExec's ServerApp process: once seen, its end without a result file is the run's failure."""
+        if "superexec" not in processes.children:
+            return
+        running = any("flwr-serverapp" in _cmdline(pid)
+                      for pid in group_members(processes.children["superexec"].process.pid))
+        if running or not self.server_app_seen:
+            self.server_app_seen = self.server_app_seen or running
+            return
+        if not wait_until(lambda: any((self.results / name).exists() for name in ("result.json", "failed.json")),
+                          5.0):
+            raise DeploymentError("the federated run's server app process ended without a result; see its "
+                                  f"output in {processes.children['superexec'].log}")
+
     def facts(self, result: dict[str, Any], run_id: str, authors: list[int]) -> dict[str, Any]:
         """The deployment's own account, beside simulate's summary keys."""
-        exchanges = result["exchanges"]
+        exchanges = [e for e in result["exchanges"] if e["kind"] == "train"]
         kill = self.kill
         return {
             "engine": "deployment", "superlink": self.address, "run_id": run_id,
@@ -465,7 +485,7 @@ def run_deployment(partition: Partition, table: FeatureTable, config: ServerConf
     running SuperLink's host:port (on this machine: the server app writes under `workdir`) to use
     instead of starting one. `timeout_s` bounds the run (default: 60 s plus, per round,
     ``round_timeout_s`` and 60 s); `workdir` keeps the shards, logs and result files (default: a
-    temporary directory, removed).
+    temporary directory, removed unless the run fails).
     """
     clients = partition.clients()
     if len(clients) < 1:
@@ -487,8 +507,9 @@ def _workdir(workdir: Path | None) -> Iterator[Path]:
         workdir.mkdir(parents=True, exist_ok=True)
         yield workdir.resolve()
         return
-    with tempfile.TemporaryDirectory(prefix="mleditor-deployment-") as tmp:
-        yield Path(tmp)
+    directory = Path(tempfile.mkdtemp(prefix="mleditor-deployment-"))
+    yield directory  # a failed run leaves it, for the logs its error names
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _run(workdir: Path, partition: Partition, table: FeatureTable, config: ServerConfig, supernodes: int,
@@ -499,7 +520,7 @@ def _run(workdir: Path, partition: Partition, table: FeatureTable, config: Serve
     started = time.perf_counter()
     clients = partition.clients()
     initial = initial_weights(table, clients, config, embed_dim, hidden)
-    deployment = Deployment(workdir, config, supernodes, superlink, kill, on_round, timeout_s)
+    deployment = Deployment(workdir, supernodes, superlink, kill, on_round, timeout_s)
     nodes = deal_authors(clients, supernodes)
     shards = write_shards(workdir / "nodes", table, partition, nodes)
     plan = Plan(config, supernodes, str(_save_weights(workdir / "initial.npz", initial)),

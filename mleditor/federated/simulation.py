@@ -58,8 +58,24 @@ class SimulationResult:
 
 
 def content_bytes(content: RecordDict) -> int:
-    """The bytes a message's records hold (arrays, metrics, configs), as Flower counts them."""
-    return int(sum(record.count_bytes() for record in content.values()))
+    """The bytes a message's records hold (arrays, metrics, configs), counted as Flower counts them.
+
+    Config records are counted here: Flower 1.42's `ConfigRecord.count_bytes` fails on an empty list
+    (SecAgg+'s unmask stage sends one when no neighbour dropped out).
+    """
+    arrays = sum(record.count_bytes() for record in content.array_records.values())
+    metrics = sum(record.count_bytes() for record in content.metric_records.values())
+    configs = sum(len(key) + _value_bytes(value) for record in content.config_records.values()
+                  for key, value in record.items())
+    return int(arrays + metrics + configs)
+
+
+def _value_bytes(value: object) -> int:
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_value_bytes(item) for item in value)
+    return 1 if isinstance(value, bool) else 8  # a bool as 1 byte, an int or float as 8 (as Flower)
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,18 @@ def test_a_short_real_run_measures_what_it_can_and_says_what_it_could_not(tmp_pa
     advice = json.loads(result.stdout)
     check_schema(advice)
     status = {d["door"]: d for d in advice["doors"]}
-    for door in ("streaming", "batch", "hybrid", "device"):
-        assert status[door]["status"] == "measured", status[door]["why_not"]
+    assert status["streaming"]["status"] == "measured", status["streaming"]["why_not"]
+    for door in ("batch", "hybrid", "device", "browser"):  # on a busy machine a share can run out: it says so
+        assert status[door]["status"] == "measured" or "share of the budget" in status[door]["why_not"], status[door]
     assert status["streaming"]["user_latency_ms"]["p99"] > advice["scenario"]["network"]["rtt_ms"]
     if importlib.util.find_spec("flwr") is None:
         assert status["federated"]["why_not"] == "not measured: install extra 'federated' (pip install 'mleditor[federated]')"
     assert advice["recommendation"]["door"] == "streaming"
     assert advice["measure_seconds"] <= 20 * 1.5
     assert json.loads((tmp_path / "home" / "advice" / "last.json").read_text()) == advice
+    if importlib.util.find_spec("matplotlib") is not None:  # the page `mleditor serve` shows at /advice
+        page = (tmp_path / "home" / "advice" / "last.html").read_text()
+        assert page.startswith("<!DOCTYPE html>") and "Streaming API" in page
 
 
 def test_the_terminal_output_is_a_table_and_the_recommendation_with_its_reasons(tmp_path, home):

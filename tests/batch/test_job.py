@@ -58,6 +58,23 @@ def test_a_new_model_id_rescores_everything(store, tmp_path, csv_file, questions
     assert store.get_prediction("beer", 1).model_id == "tiny-test-model"
 
 
+def test_a_personalized_run_rescores_only_the_questions_of_authors_with_a_part(store, tmp_path, csv_file, questions,
+                                                                                personal_model_dir):
+    rows = [{**q, "owner_id": 7 if q["question_id"] <= 4 else ""} for q in questions(10)]
+    path = csv_file(tmp_path / "q.csv", rows, columns=("site", "question_id", "owner_id", "title", "body"))
+    run_batch_job(spec_for(path, model=str(personal_model_dir)), store)
+    job = run_batch_job(spec_for(path, model=str(personal_model_dir), personalized=True), store).job
+    assert (job.rows_scored, job.rows_skipped) == (4, 6)
+    assert store.get_prediction("beer", 1).personal == "head:beer:user:7" and store.get_prediction("beer", 5).personal == ""
+    again = run_batch_job(spec_for(path, model=str(personal_model_dir)), store).job
+    assert again.rows_scored == 4  # back to the global model: the personalized rows are scored again
+
+
+def test_personalized_scoring_runs_on_the_local_engine_only(tmp_path):
+    with pytest.raises(InvalidInputError, match="local engine only"):
+        spec_for(tmp_path / "q.csv", personalized=True, engine="ray").checked()
+
+
 def test_bad_rows_are_counted_and_filed_while_the_job_goes_on(store, tmp_path, csv_file, questions):
     data = questions(40)
     data[3].update(title="", body="")

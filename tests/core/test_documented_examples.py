@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from mleditor.core import hooks, pipeline, runners
+from mleditor.core import hooks, personal, pipeline, runners
 from mleditor.hybrid import service as hybrid_service
 from mleditor.stores.predictions import base as store_base
 
@@ -20,8 +20,9 @@ def examples(doc: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("owner", [pipeline.Pipeline, hooks, runners, store_base.PredictionStore],
-                         ids=["Pipeline", "hooks", "runners", "PredictionStore"])
+@pytest.mark.parametrize("owner", [pipeline.Pipeline, hooks, runners, store_base.PredictionStore,
+                                   personal.PersonalScorer],
+                         ids=["Pipeline", "hooks", "runners", "PredictionStore", "PersonalScorer"])
 def test_the_example_runs(owner):
     blocks = examples(owner.__doc__ or "")
     assert blocks, f"{owner} has no example"

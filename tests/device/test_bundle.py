@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from mleditor.core.features import SPEC_VERSION
-from mleditor.device.bundle import FORMAT, MANIFEST_FILE, load_bundle, sha256_of
+from mleditor.core.records import Question
+from mleditor.device.bundle import FORMAT, MANIFEST_FILE, load_bundle, sha256_of, write_bundle
+from mleditor.device.variants import BuiltVariant
 from mleditor.errors import ModelError
 from tests.helpers import run_mleditor
 
@@ -129,3 +132,22 @@ def test_bad_bundles_and_options_get_one_line_and_the_exit_code_of_their_class(t
     assert result.returncode == code, result.stderr
     assert re.search(message, result.stderr) and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_bundle_carries_one_authors_part_only_when_asked(tmp_path, personal_model_dir):
+    from mleditor.core.registry import load_model_directory
+    from mleditor.device.runtime import load_predictor
+
+    source = load_model_directory(personal_model_dir)
+    built = BuiltVariant("fp32", source.onnx_path, "onnxruntime", "the source model as it is")
+    plain = write_bundle(source, built, tmp_path / "plain", quality=None, max_abs_delta_score=0.0)
+    assert plain.author is None and "personal" not in plain.model.meta and not (plain.path / "personal.json").exists()
+    mine = write_bundle(source, built, tmp_path / "mine", quality=None, max_abs_delta_score=0.0, author="beer:user:7")
+    assert mine.author == "beer:user:7" and mine.model.meta["personal"]["authors"] == 1
+    assert load_predictor(mine.path).predict(Question("Flat beer?", "It has no bubbles at all."), "v2").personal
+    with pytest.raises(ModelError, match="no personal part in model"):
+        write_bundle(source, built, tmp_path / "other", quality=None, max_abs_delta_score=0.0, author="beer:user:1")
+    recalibrated = dataclasses.replace(built, name="pruned-10", calibration={"method": "platt", "a": 1.0, "b": 0.0})
+    with pytest.raises(ModelError, match="cannot apply a personal part"):
+        write_bundle(source, recalibrated, tmp_path / "pruned", quality=None, max_abs_delta_score=0.0,
+                     author="beer:user:7")

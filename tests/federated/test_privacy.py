@@ -33,7 +33,7 @@ from mleditor.federated.client_app import ClientShards
 from mleditor.federated.partition import PartitionConfig, partition_authors
 from mleditor.federated.privacy import epsilon
 from mleditor.federated.server_app import FIXED_ARRAYS, RunRecord, ServerConfig
-from mleditor.federated.simulation import QUIET_ENV, initial_weights, simulate
+from mleditor.federated.simulation import QUIET_ENV, TrafficLog, initial_weights, simulate
 from mleditor.training.train import featurize_records
 from tests.helpers import make_questions
 
@@ -186,11 +186,13 @@ def secagg_run(quiet_env, partition_and_table, tmp_path_factory):
     largest = float(max(len(rows) for rows in clients.values()))
     server = secagg.make_server_app(initial, config, data_path, len(clients),
                                     lambda r, w: {"roc_auc": float("nan"), "seconds": 0.0}, record, largest)
-    client = secagg.ClientApp(client_fn=secagg.client_fn,
-                              mods=[recorder(directory, "out"), secagg.secaggplus_mod, recorder(directory, "in")])
+    traffic = TrafficLog(str(directory))
+    client = secagg.ClientApp(client_fn=secagg.client_fn, mods=[recorder(directory, "out"), traffic,
+                                                                secagg.secaggplus_mod, recorder(directory, "in")])
     run_simulation(server_app=server, client_app=client, num_supernodes=len(clients),
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                    "init_args": {"num_cpus": 2, "log_to_driver": False}})
+    assert traffic.per_client_round()["client_rounds"] == len(clients)  # four stages, one client-round each
     return config, initial, record, largest, recorded(directory, "out"), recorded(directory, "in")
 
 

@@ -18,7 +18,15 @@ from mleditor.federated.client_app import ClientShards, to_arrays
 from mleditor.federated.output import write_federated_model
 from mleditor.federated.partition import PartitionConfig, partition_authors
 from mleditor.federated.personalize import personal_bias, personalized_logits
-from mleditor.federated.server_app import ServerConfig, screen_replies
+from mleditor.federated.server_app import (
+    PrivateFedAvg,
+    PrivateStrategy,
+    ScreenedFedAdam,
+    ServerConfig,
+    make_strategy,
+    restore_fixed,
+    screen_replies,
+)
 from mleditor.federated.simulation import simulate
 from mleditor.training.train import featurize_records
 from tests.helpers import make_questions
@@ -30,6 +38,15 @@ def quiet_flower(monkeypatch):
 
     for name, value in QUIET_ENV.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def run_identity(monkeypatch):
+    """A run id for building Messages outside a run (a simulation in this process sets one; alone, none is set)."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    for name in ("_run_id", "_node_id", "_task_id"):
+        monkeypatch.setattr(TaskIdentity, name, getattr(TaskIdentity, name) or 1)
 
 
 def authored(count: int, authors: int) -> list[QuestionRecord]:
@@ -65,7 +82,7 @@ def test_a_short_simulation_writes_a_model_directory_that_loads_and_scores(tmp_p
     assert 0.0 <= prediction.score <= 1.0
 
 
-def test_an_update_with_nan_or_the_wrong_shape_is_rejected_and_the_others_kept():
+def test_an_update_with_nan_or_the_wrong_shape_is_rejected_and_the_others_kept(run_identity):
     reference = {"w": (2, 2)}
 
     def reply(value: np.ndarray, examples: int = 3) -> Message:
@@ -95,3 +112,71 @@ def test_shards_give_each_client_only_its_own_rows(tmp_path):
 def test_a_personal_bias_moves_toward_the_authors_labels_and_shrinks_with_few_questions():
     assert personal_bias(np.zeros(10), np.ones(10)) > personal_bias(np.zeros(1), np.ones(1)) > 0
     assert personal_bias(np.zeros(10), np.zeros(10)) < 0
+
+
+def train_reply(value: np.ndarray, examples: int = 3) -> Message:
+    content = RecordDict({"arrays": to_arrays({"w": value}), "metrics": MetricRecord({"num-examples": examples})})
+    return Message(content=content, dst_node_id=1, message_type="train")
+
+
+def test_fedadam_steps_toward_the_kept_updates_and_drops_a_nan_one(run_identity):
+    initial = {"w": np.zeros((2, 2), dtype=np.float32)}
+    strategy = make_strategy(ServerConfig(strategy="fedadam", clients_per_round=2, adam_learning_rate=0.1),
+                             nodes=4, initial=initial)
+    assert isinstance(strategy, ScreenedFedAdam) and strategy.eta == 0.1
+    strategy.current_arrays = dict(initial)  # what configure_train records
+    arrays, _ = strategy.aggregate_train(1, [train_reply(np.ones((2, 2))), train_reply(np.full((2, 2), np.nan))])
+    step = arrays["w"].numpy()
+    assert np.all(np.isfinite(step)) and np.all(step > 0) and len(strategy.rejected) == 1
+
+
+def test_with_dp_the_average_counts_every_sampled_client_once_and_a_rejected_one_as_no_change(run_identity):
+    initial = {"w": np.zeros((2, 2), dtype=np.float32)}
+    strategy = make_strategy(ServerConfig(clients_per_round=4, dp_noise=1.0, dp_clip=0.5), nodes=10, initial=initial)
+    assert isinstance(strategy, PrivateStrategy) and strategy.num_sampled_clients == 4
+    inner = strategy.inner
+    assert isinstance(inner, PrivateFedAvg)
+    inner.sent = dict(initial)
+    arrays, _ = inner.aggregate_train(1, [train_reply(np.ones((2, 2)), examples=100), train_reply(np.ones((2, 2))),
+                                          train_reply(np.full((2, 2), np.nan))])
+    # Two kept updates of 1 over K = 4: the 100-example client weighs as much as the other, the NaN one as zero.
+    assert np.allclose(arrays["w"].numpy(), 0.5) and len(strategy.rejected) == 1
+
+
+def test_noise_is_taken_off_the_untrained_arrays_and_the_padding_rows():
+    sent = {"dense_mean": np.ones(3, np.float32), "wide": np.zeros(4, np.float32),
+            "embedding": np.zeros((4, 2), np.float32), "w1": np.zeros(2, np.float32)}
+    noised = {name: value + 0.3 for name, value in sent.items()}
+    restored = restore_fixed(noised, sent)
+    assert np.array_equal(restored["dense_mean"], sent["dense_mean"]) and np.allclose(restored["w1"], 0.3)
+    assert restored["wide"][0] == 0 and np.allclose(restored["wide"][1:], 0.3) and not restored["embedding"][0].any()
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"dp_noise": 1.0}, "dp_clip=None"),
+    ({"dp_clip": 0.5}, "dp_noise=None"),
+    ({"dp_noise": 0.0, "dp_clip": 0.5}, "dp_noise=0.0"),
+    ({"dp_noise": 1.0, "dp_clip": 0.5, "strategy": "fedadam"}, "strategy='fedadam' with dp_noise"),
+    ({"secagg": True, "strategy": "fedavgm"}, "secagg=True"),
+    ({"secagg": True, "dp_noise": 1.0, "dp_clip": 0.5}, "secagg=True"),
+    ({"secagg": True, "clients_per_round": 2}, "clients_per_round=2"),
+    ({"secagg": True, "secagg_threshold": 5}, "secagg_threshold=5"),
+    ({"strategy": "fedyogi"}, "strategy='fedyogi'"),
+    ({"adam_learning_rate": 0.0}, "adam_learning_rate=0.0"),
+    ({"dp_delta": 1.0}, "dp_delta=1.0"),
+])
+def test_a_bad_privacy_or_strategy_setting_is_refused_in_one_line_naming_it(settings, named):
+    with pytest.raises(ValueError, match="is not valid") as raised:
+        ServerConfig(**settings)
+    assert named in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_cli_refuses_dp_with_fedadam_in_one_line_before_reading_the_dataset(tmp_path):
+    from tests.helpers import run_mleditor
+
+    done = run_mleditor("federated", "run", "--dataset", str(tmp_path / "missing.sqlite"), "--strategy", "fedadam",
+                        "--dp-noise", "1.0", "--dp-clip", "0.5")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        ("error: federated strategy='fedadam' with dp_noise is not valid; expected fedavg (a server optimizer's "
+        "state would carry un-noised averages across rounds)")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -19,6 +20,7 @@ from mleditor.stores.predictions.records import (
     redact,
     utc_now,
 )
+from mleditor.stores.predictions.sql import SCHEMA
 from tests.helpers import on_every_store
 
 
@@ -253,3 +255,24 @@ def test_a_sqlite_file_that_is_not_a_store_is_refused_and_left_as_it_was(tmp_pat
         tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
     connection.close()
     assert tables == ["questions"]
+
+
+def test_a_personalized_prediction_is_found_by_content_only_with_the_same_personal_part(store):
+    store.upsert([record(1, digest="same"), dataclasses.replace(record(2, digest="same"), personal="head:beer:user:7")])
+    assert store.get_by_content_hash("m1", "v3", "same").question_id == 1
+    assert store.get_by_content_hash("m1", "v3", "same", "head:beer:user:7").question_id == 2
+    assert store.get_by_content_hash("m1", "v3", "same", "head:beer:user:8") is None
+    assert store.get_prediction("beer", 2, "v3").to_prediction().personal.author == "beer:user:7"
+
+
+def test_a_sqlite_store_from_before_personal_parts_gains_the_column_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old_schema = SCHEMA.replace("personal TEXT NOT NULL DEFAULT '', ", "").format(integer="INTEGER", real="REAL")
+    with sqlite3.connect(path) as connection:
+        connection.executescript(old_schema)
+        connection.execute("INSERT INTO predictions VALUES ('beer', 1, 'v3', 'm1', 'h', 0.5, 0.0, '[]', 't', 'now')")
+    with open_store(f"sqlite:///{path}", create=False) as store:
+        found = store.get_prediction("beer", 1, "v3")
+    assert found is not None and found.personal == "" and found.to_prediction().personal is None
