@@ -62,6 +62,10 @@ class ModelOutputError(ModelError):
     """The model produced something that is not a probability; the request fails and the incident is logged."""
 
 
+class UnreachableError(MLEditorError):
+    """A service the command needs (a Flower SuperLink, a cluster) could not be started or reached."""
+
+
 class MissingExtraError(MLEditorError):
     """An optional dependency is not installed; the message names the extra to install."""
 

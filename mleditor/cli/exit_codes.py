@@ -10,6 +10,7 @@ from mleditor.errors import (
     ModelError,
     PermissionDeniedError,
     RateLimitedError,
+    UnreachableError,
 )
 
 SOME_LINES_FAILED = 1  # `predict --jsonl`: some lines could not be scored, the others were
@@ -23,6 +24,7 @@ EXIT_CODES: tuple[tuple[type[MLEditorError], int], ...] = (
     (DataError, 3),
     (ModelError, 4),
     (MissingExtraError, 5),
+    (UnreachableError, 6),
 )
 
 

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from mleditor.errors import MissingExtraError, MLEditorError
+from mleditor.errors import MissingExtraError, UnreachableError
 from mleditor.federated.client_app import ClientShards
 from mleditor.federated.partition import Partition
 from mleditor.federated.server_app import RunRecord, ServerConfig, Weights
@@ -65,7 +65,7 @@ STARTUP_S = 60.0  # for the SuperLink to answer, the nodes to connect and `flwr 
 STOP_GRACE_S = 2.0  # between SIGTERM and SIGKILL (a SuperNode takes ~5 s to end gracefully; it holds nothing)
 
 
-class DeploymentError(MLEditorError, RuntimeError):
+class DeploymentError(UnreachableError, RuntimeError):
     """The Flower deployment could not be started or reached, or its run failed; the message says what to do."""
 
 

@@ -21,10 +21,13 @@ def write_federated_model(output: Path, result: SimulationResult, partition: Par
                           model_id: str | None = None) -> Path:
     """The final global weights as a model directory (`write_model_directory`, then the card) under `output`.
 
-    Inside it, for a personalized run: personal.json (author -> personal part), recorded with its sha256
-    in meta.json (`mleditor.core.personal`), so the directory stays one artefact every door can serve.
-    Beside it: summary.json. Platt calibration is fitted on the clients' training questions' global
-    logits (the driver sees them in simulation).
+    Inside it, for a ``head`` run: personal.json (author -> output bias), recorded with its sha256 in
+    meta.json (`mleditor.core.personal`), so the directory stays one artefact every door can serve.
+    ``finetune`` parts (per-author dense layers) are measured by the benchmark but no door serves them
+    yet (that needs per-author weights in the ONNX graph): they go beside the directory, as
+    personal-finetune.json, and the directory serves the global model. Beside it too: summary.json.
+    Platt calibration is fitted on the clients' training questions' global logits (the driver sees
+    them in simulation).
     """
     import json
     from datetime import UTC, datetime
@@ -52,8 +55,11 @@ def write_federated_model(output: Path, result: SimulationResult, partition: Par
     output.mkdir(parents=True, exist_ok=True)
     directory = write_model_directory(output / model_id, result.weights, meta, table.dense[train],
                                       partition.labels[train])
-    if mode != "none":
+    if mode == "head":
         add_personal(directory, mode, personal)
+    elif mode == "finetune":
+        (output / "personal-finetune.json").write_text(json.dumps({"model_id": model_id, "kind": mode,
+                                                                   "authors": personal}) + "\n", encoding="utf-8")
     write_model_card(load_model_directory(directory))
     (output / "summary.json").write_text(json.dumps(result.summary, indent=1) + "\n", encoding="utf-8")
     return directory

@@ -3,7 +3,7 @@
 //   REPORT=/path/to/report.html SCREENSHOT=/path/to/shot.png node advice_report.test.mjs
 // Prints one JSON line: the charts (each SVG's box), the requests attempted, the console errors.
 // Exits non-zero only when the page could not be opened; the Python test judges the rest.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { pathToFileURL } from "node:url";
 
 const report = process.env.REPORT;
@@ -13,13 +13,7 @@ if (!report || !screenshot) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -4,7 +4,7 @@
 // Usage: EDITOR_URL=http://127.0.0.1:PORT/editor/ node editor.test.mjs
 // Writes a screenshot to $SCREENSHOT (default ../../test-artifacts/editor.png) and prints one JSON line of
 // figures. Exits non-zero on failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
@@ -22,11 +22,7 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync"],
-});
+const browser = await launchChromium();
 const figures = {};
 let failed = false;
 try {

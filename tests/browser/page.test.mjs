@@ -1,7 +1,7 @@
 // Types a question into the v3 page of a running `mleditor serve`, submits it, and checks that
 // a score and at least one recommendation appear. Usage: MLEDITOR_URL=http://127.0.0.1:PORT node page.test.mjs
 // Writes a screenshot to $SCREENSHOT (default ../../test-artifacts/v3-page.png). Exits non-zero on failure.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
@@ -12,13 +12,7 @@ if (!baseUrl) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const page = await browser.newPage();

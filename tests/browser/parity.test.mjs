@@ -7,7 +7,7 @@
 //                                              meta.json it fetched into DIR, and list them in DIR/capture.json
 //   PARITY_EXPECTED=FILE node parity.test.mjs  score FILE's questions in the page and compare (exit 1 on a miss)
 // The last line of stdout is a JSON summary. Service workers are blocked: every fetch shows, and none is cached.
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -100,11 +100,7 @@ async function compare(page, fetched) {
            misses: misses.length, first_misses: misses.slice(0, 10) };
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync"],
-});
+const browser = await launchChromium();
 let failed = false;
 try {
   const fetched = new Map();

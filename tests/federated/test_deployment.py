@@ -32,18 +32,10 @@ from mleditor.federated.partition import Partition, PartitionConfig, partition_a
 from mleditor.federated.server_app import ServerConfig
 from mleditor.federated.simulation import initial_weights
 from mleditor.training.train import FeatureTable, featurize_records
-from tests.federated.test_simulation import authored
+from tests.federated.synthetic import authored
 
 SIMULATION_KEYS = {"config", "clients", "client_questions", "rounds", "roc_auc_per_round", "seconds_per_round",
                    "bytes_per_client_per_round", "rejected_updates", "train_loss_per_round", "seconds"}
-
-
-@pytest.fixture(autouse=True)
-def quiet_flower(monkeypatch):
-    from mleditor.federated.simulation import QUIET_ENV
-
-    for name, value in QUIET_ENV.items():
-        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="module")

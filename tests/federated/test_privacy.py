@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pickle
 import uuid
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +27,19 @@ import dp_accounting
 from flwr.common import bytes_to_ndarray
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
 
-from mleditor.core.records import QuestionRecord
 from mleditor.federated.client_app import ClientShards
 from mleditor.federated.partition import PartitionConfig, partition_authors
 from mleditor.federated.privacy import epsilon
 from mleditor.federated.server_app import FIXED_ARRAYS, RunRecord, ServerConfig
 from mleditor.federated.simulation import QUIET_ENV, TrafficLog, initial_weights, simulate
 from mleditor.training.train import featurize_records
-from tests.helpers import make_questions
+from tests.federated.synthetic import authored
 
 pytestmark = [pytest.mark.slow,
               # Ray's raylet start leaves /dev/null open (ResourceWarning surfacing as an unraisable exception).
               pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning",
                                          "ignore::ResourceWarning")]
 NOISE, CLIP, PER_ROUND, ROUNDS = 1.0, 0.05, 3, 2
-
-
-def authored(count: int, authors: int) -> list[QuestionRecord]:
-    """Synthetic questions, author k asking every `authors`-th one."""
-    return [QuestionRecord(site="beer", id=q["question_id"], title=q["title"], body=q["body"], score=(i * 7) % 5,
-                           creation_date=(datetime(2015, 1, 1) + timedelta(days=i)).isoformat(timespec="seconds"),
-                           owner_id=i % authors, owner_name=None) for i, q in enumerate(make_questions(count, seed=5))]
 
 
 def recorder(directory: Path, where: str) -> Any:
@@ -86,7 +77,7 @@ def quiet_env():
 
 @pytest.fixture(scope="module")
 def partition_and_table():
-    partition = partition_authors(authored(64, 8), PartitionConfig(min_group=1, unseen_fraction=0.0))
+    partition = partition_authors(authored(64, 8, seed=5, lonely=False), PartitionConfig(min_group=1, unseen_fraction=0.0))
     return partition, featurize_records(partition.records)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,6 @@ pytest.importorskip("flwr", reason="federated training needs Flower: pip install
 
 from flwr.app import Message, MetricRecord, RecordDict
 
-from mleditor.core.records import QuestionRecord
 from mleditor.core.registry import load_model_directory
 from mleditor.federated.client_app import ClientShards, to_arrays
 from mleditor.federated.output import write_federated_model
@@ -29,15 +26,7 @@ from mleditor.federated.server_app import (
 )
 from mleditor.federated.simulation import simulate
 from mleditor.training.train import featurize_records
-from tests.helpers import make_questions
-
-
-@pytest.fixture(autouse=True)
-def quiet_flower(monkeypatch):
-    from mleditor.federated.simulation import QUIET_ENV
-
-    for name, value in QUIET_ENV.items():
-        monkeypatch.setenv(name, value)
+from tests.federated.synthetic import authored
 
 
 @pytest.fixture
@@ -47,16 +36,6 @@ def run_identity(monkeypatch):
 
     for name in ("_run_id", "_node_id", "_task_id"):
         monkeypatch.setattr(TaskIdentity, name, getattr(TaskIdentity, name) or 1)
-
-
-def authored(count: int, authors: int) -> list[QuestionRecord]:
-    """Synthetic questions, author k asking every `authors`-th one, plus one author with a single question."""
-    questions = make_questions(count, seed=3)
-    records = [QuestionRecord(site="beer", id=q["question_id"], title=q["title"], body=q["body"], score=(i * 7) % 5,
-                              creation_date=(datetime(2015, 1, 1) + timedelta(days=i)).isoformat(timespec="seconds"),
-                              owner_id=i % authors, owner_name=None) for i, q in enumerate(questions)]
-    return [*records, QuestionRecord(site="beer", id=10_000, title="Lonely", body="Only one question here.",
-                                     score=1, creation_date="2016-01-01T00:00:00", owner_id=999, owner_name=None)]
 
 
 @pytest.mark.slow
@@ -180,3 +159,17 @@ def test_the_cli_refuses_dp_with_fedadam_in_one_line_before_reading_the_dataset(
     assert done.stderr.strip().splitlines() == [
         ("error: federated strategy='fedadam' with dp_noise is not valid; expected fedavg (a server optimizer's "
         "state would carry un-noised averages across rounds)")]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--engine", "cluster"], "error: unknown --engine 'cluster'; choose one of simulation, deployment"),
+    (["--engine", "deployment", "--secagg"],
+     "error: --secagg and --dp-noise/--dp-clip run in the simulation engine only; drop them or use --engine simulation"),
+    (["--engine", "deployment", "--supernodes", "3", "--min-nodes", "4"],
+     "error: federated min_nodes=4 is not valid; expected 1..--supernodes"),
+], ids=["unknown-engine", "deployment-with-secagg", "min-nodes-above-supernodes"])
+def test_the_cli_refuses_a_bad_engine_setting_in_one_line_before_reading_the_dataset(tmp_path, args, message):
+    from tests.helpers import run_mleditor
+
+    done = run_mleditor("federated", "run", "--dataset", str(tmp_path / "missing.sqlite"), *args)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [message], done.stderr
