@@ -197,7 +197,8 @@ def markdown(report: dict[str, Any]) -> str:
         target = fedavg.get("target_roc_auc", float("nan"))
         held = first is not None and first <= 50 and final is not None and final >= target
         lines += ["", (f"goal FedAvg >= 95 % of centralized ROC AUC ({target:.3f}) within 50 rounds, and held: "
-                       f"{'met' if held else 'not met'} (first reached in round {first}; the last 5 rounds average "
+                       f"{'met' if held else 'not met'} (first reached in round {'never' if first is None else first}; "
+                       f"the last 5 rounds average "
                        f"{'n/a' if final is None else f'{final:.3f}'})")]
     return "\n".join(lines) + "\n"
 

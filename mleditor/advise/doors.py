@@ -53,7 +53,8 @@ CATALOG: dict[str, Door] = {door.name: door for door in (
          ("mleditor batch run (a scheduled job)",), ("a prediction store", "a scheduler (systemd timer or cron)"),
          {"offline": "its results are read from the server's store",
           "text_must_stay_on_device": "it reads every question on the server", "per_user_models": _ONE_MODEL,
-          "known_in_advance": "it answers only questions scored before; {unknown} of them are not known in advance"}),
+          "known_in_advance": ("it answers only questions scored ahead of time, and {unknown} of the questions asked "
+                               "are new")}),
     Door("hybrid", "Hybrid ([hybrid] store over mleditor serve)",
          "most questions asked were precomputed, but new ones must still be answered",
          "server, stored", True, "the text is sent to the server; new questions' scores are stored (content hash, "

@@ -28,6 +28,30 @@ def cell_cost(door: Mapping[str, Any]) -> str:
     return "not measured" if not cost else f"${cost['per_million_usd']:,.2f} / ${cost['per_month_usd']:,.2f}"
 
 
+# Each door's figures that say most about it, in the order shown: (figure name, how to write its value).
+KEY_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "streaming": (("best_rps_within_limit", "{:,.0f} requests/s within the limit"),
+                  ("server_cpu_ms_per_request", "{:.2f} ms server CPU a request")),
+    "batch": (("first_run_qps", "{:,.0f} questions/s first run"), ("rerun_qps", "{:,.0f}/s re-run")),
+    "hybrid": (("hit_p50_ms", "hit {:.2f} ms"), ("miss_p50_ms", "miss {:.2f} ms (p50, compute)")),
+    "device": (("bytes", "{:,.0f} B bundle"), ("max_abs_delta_score", "scores within {:.3f} of the server's")),
+    "browser": (("first_visit_bytes", "{:,.0f} B first visit"), ("repeat_visit_bytes", "{:,.0f} B repeat"),
+                ("first_score_cold_ms", "first score {:,.0f} ms cold")),
+    "federated": (("quality_vs_centralized", "{:.0%} of centralized ROC AUC after 50 rounds (recorded)"),
+                  ("bytes_per_client_per_round", "{:,.0f} B per client per round")),
+}
+
+
+def cell_figures(door: Mapping[str, Any]) -> str:
+    """The door's key measured (or recorded) figures, or why it was not measured."""
+    if door["status"] != "measured":
+        return str(door.get("why_not") or "not measured")
+    values = {f["name"]: f["value"] for f in door.get("figures", [])}
+    shown = [text.format(values[name]) for name, text in KEY_FIGURES.get(door["door"], ())
+             if values.get(name) is not None]
+    return "; ".join(shown) or "-"
+
+
 def verdict(door: Mapping[str, Any], advice: Mapping[str, Any]) -> str:
     """recommended / ranked N / excluded: why / not measured: why."""
     name, ranking = door["door"], advice["ranking"]
@@ -59,11 +83,12 @@ def render_markdown(advice: Mapping[str, Any]) -> str:
                 f"model `{advice['model'].get('model_id')}`, scenario `{scenario['name']}`: {scenario['qps']:g} "
                 f"requests/s at the peak, at most {scenario['max_latency_ms']:g} ms, network `{network['name']}` "
                 f"({network['source']}); {scenario['price_source']}.")
-    header = ("| door | choose it when | a user waits (p50 / p99) | server cost per million / per month | offline | "
-              "the text goes | complexity | verdict here |")
-    lines = [generated, "", measured, "", header, "|---|---|---:|---:|---|---|---:|---|"]
+    header = ("| door | choose it when | measured here | a user waits (p50 / p99) | server cost per million / per "
+              "month | offline | the text goes | complexity | verdict here |")
+    lines = [generated, "", measured, "", header, "|---|---|---|---:|---:|---|---|---:|---|"]
     for door in advice["doors"]:
-        lines.append(f"| {door['title']} | {door['choose_when']} | {cell_latency(door)} | {cell_cost(door)} | "
+        lines.append(f"| {door['title']} | {door['choose_when']} | {cell_figures(door)} | {cell_latency(door)} | "
+                     f"{cell_cost(door)} | "
                      f"{'yes' if door['network']['works_offline'] else 'no'} | {door['privacy']['text_goes']} | "
                      f"{door['complexity']['score']} | {verdict(door, advice)} |")
     best = advice.get("recommendation")
