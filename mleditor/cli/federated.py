@@ -7,6 +7,8 @@
     mleditor federated run --dataset data/questions.sqlite --rounds 3 --engine deployment --supernodes 3
 
 --engine simulation (default) runs every author as a virtual client in Flower's simulation engine;
+the global weights are saved to --output's checkpoint.npz after every round, and --resume goes on
+from there (the same dataset and options; refused otherwise, and with DP or SecAgg+);
 --engine deployment starts a real Flower deployment on this machine (a SuperLink and --supernodes
 SuperNodes on 127.0.0.1, each holding its own authors; `mleditor.federated.deployment`), where a
 round goes ahead with --min-nodes when a node drops out. Writes a normal model directory (ONNX,
@@ -56,6 +58,8 @@ def run(
                                          help="Deployment: a round goes ahead with this many nodes."),
     round_timeout_s: float = typer.Option(600.0, "--round-timeout-s", min=1.0,
                                           help="How long a round waits for its replies."),
+    resume: bool = typer.Option(False, "--resume", help="Simulation: go on from --output's checkpoint.npz "
+                                "(same dataset and options) up to --rounds."),
 ) -> None:
     """Train over authors with Flower and write the global model and the per-author parts."""
     require_extra("torch", "train")
@@ -73,8 +77,8 @@ def run(
     if engine not in ENGINES:
         raise InvalidInputError(f"unknown --engine {engine!r}; choose one of {', '.join(ENGINES)}")
     deployed = engine == "deployment"
-    if deployed and (secagg or dp_noise is not None or dp_clip is not None):
-        raise InvalidInputError("--secagg and --dp-noise/--dp-clip run in the simulation engine only; "
+    if deployed and (secagg or dp_noise is not None or dp_clip is not None or resume):
+        raise InvalidInputError("--secagg, --dp-noise/--dp-clip and --resume run in the simulation engine only; "
                                 "drop them or use --engine simulation")
     try:
         config = ServerConfig(rounds=rounds, clients_per_round=supernodes if deployed else clients_per_round,
@@ -94,7 +98,9 @@ def run(
 
             result = run_deployment(partition, table, config, supernodes=supernodes, on_round=on_round)
         else:
-            result = simulate(partition, table, config, on_round=on_round)
+            output.mkdir(parents=True, exist_ok=True)
+            result = simulate(partition, table, config, on_round=on_round, checkpoint=output / "checkpoint.npz",
+                              resume=resume)
     _, parts = personalized_logits(result.weights, partition, table, personalize)
     directory = write_federated_model(output, result, partition, table, parts, personalize,
                                       data=dataset_fingerprint(dataset))

@@ -28,13 +28,14 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mleditor.core.features import DENSE_FEATURES, N_BUCKETS
+from mleditor.errors import InvalidInputError
 from mleditor.federated.client_app import ClientShards, to_arrays
 from mleditor.federated.partition import Partition
 from mleditor.federated.server_app import RunRecord, ServerConfig, Weights, make_server_app
@@ -148,13 +149,20 @@ def print_round(server_round: int, metrics: dict[str, float]) -> None:
 
 def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *, embed_dim: int = 8,
              hidden: int = 16, num_cpus: int = 2, on_round: OnRound | None = print_round,
-             client_mods: Sequence[Mod] = ()) -> SimulationResult:
+             client_mods: Sequence[Mod] = (), checkpoint: Path | None = None,
+             resume: bool = False) -> SimulationResult:
     """Run `config.rounds` rounds over every training author of `partition` (`table` row-aligned with it).
 
     `client_mods` wrap every client (outermost first), outside clipping and masking: they see each
-    message as it arrives and each reply as it leaves.
+    message as it arrives and each reply as it leaves. With `checkpoint`, the global weights are
+    saved there after every round (`mleditor.federated.checkpoint`); with `resume` too, the run
+    continues from the round saved there up to `config.rounds` (refused when the checkpoint is of
+    another run, or with DP or SecAgg+, whose accounting and masks do not carry over; a FedAvgM or
+    FedAdam server optimizer restarts its state, and the summary says so).
     """
     from flwr.simulation import run_simulation
+
+    from mleditor.federated.checkpoint import Checkpoint, load_checkpoint, run_fingerprint, save_checkpoint
 
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
@@ -164,6 +172,19 @@ def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *,
     held = partition.mask("heldout")
     held_table, held_labels = table.rows(held), partition.labels[held]
     initial = initial_weights(table, clients, config, embed_dim, hidden)
+    fingerprint = run_fingerprint(config, partition, embed_dim=embed_dim, hidden=hidden)
+    done = 0
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs the checkpoint path to resume from")
+        if config.private:
+            raise InvalidInputError("--resume is refused with --dp-noise/--dp-clip or --secagg: the privacy "
+                                    "accounting and the masks do not carry over; run again without --resume")
+        saved = load_checkpoint(checkpoint, fingerprint, initial)
+        if saved.round >= config.rounds:
+            raise InvalidInputError(f"--resume: {checkpoint} already holds round {saved.round} of {config.rounds}; "
+                                    "ask for more --rounds to go on")
+        initial, done = saved.weights, saved.round
     record = RunRecord()
     clock = [time.perf_counter()]
 
@@ -171,9 +192,13 @@ def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *,
         now = time.perf_counter()
         metrics = {"roc_auc": heldout_auc(weights, held_table, held_labels), "seconds": now - clock[0]}
         clock[0] = now
+        if checkpoint is not None and server_round > 0:
+            save_checkpoint(checkpoint, Checkpoint(done + server_round, fingerprint, weights))
         if on_round is not None:
-            on_round(server_round, metrics)
+            on_round(done + server_round, metrics)
         return metrics
+
+    run_config = replace(config, rounds=config.rounds - done)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mleditor-federated-") as tmp:
@@ -185,12 +210,13 @@ def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *,
             from mleditor.federated import secagg
 
             largest = float(max(len(rows) for rows in clients.values()))
-            server_app = secagg.make_server_app(initial, config, data_path, len(clients), evaluate, record, largest)
+            server_app = secagg.make_server_app(initial, run_config, data_path, len(clients), evaluate, record,
+                                                largest)
             client_app = secagg.make_client_app(mods)
         else:
             from mleditor.federated.private_client import make_client_app
 
-            server_app = make_server_app(initial, config, data_path, len(clients), evaluate, record)
+            server_app = make_server_app(initial, run_config, data_path, len(clients), evaluate, record)
             client_app = make_client_app(config.private, mods)
         logging.getLogger("flwr").setLevel(logging.WARNING)
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(clients),
@@ -200,8 +226,12 @@ def simulate(partition: Partition, table: FeatureTable, config: ServerConfig, *,
         measured = traffic.per_client_round()
     if record.weights is None:
         raise RuntimeError("the simulation ended before its server app finished; see the Flower log above")
-    return SimulationResult(record.weights, summary(record, config, initial, clients, time.perf_counter() - started,
-                                                    traffic=measured))
+    result = summary(record, config, initial, clients, time.perf_counter() - started, traffic=measured)
+    if done:
+        result["resumed_from_round"] = done  # roc_auc_per_round starts there (the checkpoint's model, re-checked)
+        if config.strategy != "fedavg":
+            result["resume_note"] = f"{config.strategy}'s server optimizer state restarted at round {done}"
+    return SimulationResult(record.weights, result)
 
 
 def summary(record: RunRecord, config: ServerConfig, initial: Weights, clients: dict[str, np.ndarray],

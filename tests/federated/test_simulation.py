@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ pytest.importorskip("flwr", reason="federated training needs Flower: pip install
 from flwr.app import Message, MetricRecord, RecordDict
 
 from mleditor.core.registry import load_model_directory
+from mleditor.federated.checkpoint import Checkpoint, load_checkpoint, run_fingerprint, save_checkpoint
 from mleditor.federated.client_app import ClientShards, to_arrays
 from mleditor.federated.output import write_federated_model
 from mleditor.federated.partition import PartitionConfig, partition_authors
@@ -45,7 +48,9 @@ def test_a_short_simulation_writes_a_model_directory_that_loads_and_scores(tmp_p
     partition = partition_authors(authored(48, 8), PartitionConfig(min_group=1, unseen_fraction=0.0))
     table = featurize_records(partition.records)
     assert 1 in [len(rows) for rows in partition.clients().values()]  # the one-question author is a client
-    result = simulate(partition, table, ServerConfig(rounds=2, clients_per_round=3), on_round=None)
+    checkpoint = tmp_path / "checkpoint.npz"
+    result = simulate(partition, table, ServerConfig(rounds=2, clients_per_round=3), on_round=None,
+                      checkpoint=checkpoint)
     assert result.summary["rounds"] == 2 and len(result.summary["roc_auc_per_round"]) == 3
     assert result.summary["rejected_updates"] == []
     assert result.weights["embedding"].shape[1] == 8 and result.weights["w1"].shape[1] == 16
@@ -59,6 +64,16 @@ def test_a_short_simulation_writes_a_model_directory_that_loads_and_scores(tmp_p
 
     prediction = Predictor.load(str(model.path)).predict(Question("Flat beer?", "My beer is flat."), "v2")
     assert 0.0 <= prediction.score <= 1.0
+
+    # The checkpoint holds round 2's global model; a resumed run starts from exactly it and goes on to round 3.
+    fingerprint = run_fingerprint(ServerConfig(rounds=2, clients_per_round=3), partition, embed_dim=8, hidden=16)
+    saved = load_checkpoint(checkpoint, fingerprint, result.weights)
+    assert saved.round == 2 and all(np.array_equal(saved.weights[k], v) for k, v in result.weights.items())
+    resumed = simulate(partition, table, ServerConfig(rounds=3, clients_per_round=3), on_round=None,
+                       checkpoint=checkpoint, resume=True)
+    assert resumed.summary["resumed_from_round"] == 2 and len(resumed.summary["roc_auc_per_round"]) == 2
+    assert resumed.summary["roc_auc_per_round"][0] == result.summary["roc_auc_per_round"][-1]  # the same model
+    assert load_checkpoint(checkpoint, fingerprint, result.weights).round == 3
 
 
 def test_an_update_with_nan_or_the_wrong_shape_is_rejected_and_the_others_kept(run_identity):
@@ -164,7 +179,8 @@ def test_the_cli_refuses_dp_with_fedadam_in_one_line_before_reading_the_dataset(
 @pytest.mark.parametrize(("args", "message"), [
     (["--engine", "cluster"], "error: unknown --engine 'cluster'; choose one of simulation, deployment"),
     (["--engine", "deployment", "--secagg"],
-     "error: --secagg and --dp-noise/--dp-clip run in the simulation engine only; drop them or use --engine simulation"),
+     ("error: --secagg, --dp-noise/--dp-clip and --resume run in the simulation engine only; drop them or use "
+     "--engine simulation")),
     (["--engine", "deployment", "--supernodes", "3", "--min-nodes", "4"],
      "error: federated min_nodes=4 is not valid; expected 1..--supernodes"),
 ], ids=["unknown-engine", "deployment-with-secagg", "min-nodes-above-supernodes"])
@@ -173,3 +189,30 @@ def test_the_cli_refuses_a_bad_engine_setting_in_one_line_before_reading_the_dat
 
     done = run_mleditor("federated", "run", "--dataset", str(tmp_path / "missing.sqlite"), *args)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [message], done.stderr
+
+
+def test_a_checkpoint_of_another_run_or_with_a_broken_array_is_refused_not_trained_on(tmp_path):
+    from mleditor.errors import InvalidInputError
+
+    partition = partition_authors(authored(24, 4), PartitionConfig(min_group=1, unseen_fraction=0.0))
+    config = ServerConfig(rounds=3, clients_per_round=2)
+    mine = run_fingerprint(config, partition, embed_dim=8, hidden=16)
+    assert run_fingerprint(replace(config, rounds=9), partition, embed_dim=8, hidden=16) == mine  # rounds may grow
+    assert run_fingerprint(replace(config, learning_rate=0.5), partition, embed_dim=8, hidden=16) != mine
+    weights = {"w": np.ones((2, 2), dtype=np.float32), "b": np.zeros(2, dtype=np.float32)}
+    path = save_checkpoint(tmp_path / "c.npz", Checkpoint(1, mine, weights))
+    assert load_checkpoint(path, mine, weights).round == 1
+    cases = {
+        "other data or settings": (Checkpoint(1, "another run", weights), weights),
+        "shape": (Checkpoint(1, mine, {**weights, "w": np.ones((3, 2), dtype=np.float32)}), weights),
+        "non-finite": (Checkpoint(1, mine, {**weights, "b": np.array([np.nan, 0.0], dtype=np.float32)}), weights),
+    }
+    for message, (checkpoint, reference) in cases.items():
+        save_checkpoint(path, checkpoint)
+        with pytest.raises(InvalidInputError, match=message):
+            load_checkpoint(path, mine, reference)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(InvalidInputError, match="not a readable checkpoint"):
+        load_checkpoint(path, mine, weights)
+    with pytest.raises(InvalidInputError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "absent.npz", mine, weights)
