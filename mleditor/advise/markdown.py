@@ -37,7 +37,7 @@ KEY_FIGURES: dict[str, tuple[tuple[str, str], ...]] = {
     "device": (("bytes", "{:,.0f} B bundle"), ("max_abs_delta_score", "scores within {:.3f} of the server's")),
     "browser": (("first_visit_bytes", "{:,.0f} B first visit"), ("repeat_visit_bytes", "{:,.0f} B repeat"),
                 ("first_score_cold_ms", "first score {:,.0f} ms cold")),
-    "federated": (("quality_vs_centralized", "{:.0%} of centralized ROC AUC after 50 rounds (recorded)"),
+    "federated": (("quality_vs_centralized", "{:.0%} of centralized ROC AUC after 50 rounds (one recorded run)"),
                   ("bytes_per_client_per_round", "{:,.0f} B per client per round")),
 }
 

@@ -47,6 +47,7 @@ def run(
     strategy: str = typer.Option("fedavg", help="fedavg, fedavgm (server momentum 0.9) or fedadam (server Adam)."),
     personalize: str = typer.Option("none", help="none, finetune (dense layers) or head (per-author bias)."),
     local_epochs: int = typer.Option(2, "--local-epochs", min=1, help="Passes over an author's questions per round."),
+    learning_rate: float = typer.Option(0.01, "--learning-rate", help="Each client's Adam learning rate."),
     output: Path = typer.Option(Path("federated"), "--output", "-o", help="Folder for the model directory."),
     seed: int = typer.Option(0, help="Seed for the partition, sampling and the network."),
     dp_noise: float | None = typer.Option(None, "--dp-noise", help="DP noise multiplier sigma (with --dp-clip)."),
@@ -82,7 +83,8 @@ def run(
                                 "drop them or use --engine simulation")
     try:
         config = ServerConfig(rounds=rounds, clients_per_round=supernodes if deployed else clients_per_round,
-                              strategy=strategy, local_epochs=local_epochs, seed=seed, dp_noise=dp_noise,
+                              strategy=strategy, local_epochs=local_epochs, learning_rate=learning_rate,
+                              seed=seed, dp_noise=dp_noise,
                               dp_clip=dp_clip, secagg=secagg, min_nodes=min_nodes if deployed else None,
                               round_timeout_s=round_timeout_s)
     except ValueError as exc:
