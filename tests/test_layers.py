@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mleditor"
 
 # What each part may import from mleditor (besides itself and the shared top-level modules).
-SHARED = {"mleditor", "mleditor.errors", "mleditor.config", "mleditor._exports"}
+SHARED = {"mleditor", "mleditor.errors", "mleditor.config", "mleditor.ports", "mleditor._exports"}
 ALLOWED = {
     "core": set(),
     "stores": {"core"},

@@ -2,11 +2,12 @@
 
 The invariant: the page is one self-contained HTML document. Every string taken from the advice is
 escaped (`html.escape` here; matplotlib escapes the text it writes into its SVG, and reads no
-mathtext), the charts are inline SVG drawn by matplotlib (the `advise` extra), and nothing refers to
-anything outside the page (no script, font, image or link), so it opens offline from file:// and
-under a policy of `default-src 'none'; style-src 'unsafe-inline'`. Any key of the contract
-(`mleditor-advice/1`, what `mleditor advise --json` prints) may be missing: a missing number reads
-"not measured", and a chart with nothing to draw becomes a note in its place.
+mathtext), the charts are inline SVG drawn by matplotlib (the `advise` extra; the kit is
+`svg_charts`), and nothing refers to anything outside the page (no script, font, image or
+link), so it opens offline from file:// and under a policy of `default-src 'none'; style-src
+'unsafe-inline'`. Any key of the contract (`mleditor-advice/1`, what `mleditor advise --json`
+prints) may be missing: a missing number reads "not measured", and a chart with nothing to draw
+becomes a note in its place.
 
 Each door keeps one colour in every chart and table (`DOOR_COLOURS`, from the Okabe–Ito palette,
 which readers with colour-blindness can tell apart).
@@ -19,18 +20,27 @@ which readers with colour-blindness can tell apart).
 from __future__ import annotations
 
 import html
-import io
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mleditor.advise.svg_charts import (
+    GRID,
+    INK,
+    LIMIT,
+    MUTED,
+    door_axis,
+    door_figure,
+    inline_svg,
+    log_ms_axis,
+    new_figure,
+    style_axes,
+    with_chart_style,
+)
 from mleditor.errors import require_extra
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from matplotlib.typing import RcKeyType
+    pass
 
 EXTRA = "advise"
 DOOR_COLOURS = {
@@ -44,7 +54,6 @@ DOOR_COLOURS = {
 OTHER_COLOURS = ("#7F7F7F", "#8C564B", "#332288", "#999933")
 NOT_MEASURED = "not measured"
 MAX_STRIP_POINTS = 300  # dots drawn per door in the latency chart; the box still uses every sample
-INK, MUTED, GRID, LIMIT = "#1f2430", "#5b6270", "#e3e6eb", "#C0392B"
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -354,7 +363,7 @@ def _profile_text(network: dict[str, Any]) -> str:
 
 
 def _chart_card(name: str, title: str, caption: str, draw: Callable[[], str | None], extra: str = "") -> str:
-    svg = _draw(draw)
+    svg = with_chart_style(draw)
     inner = svg if svg is not None else f'<div class="empty">{_e(NOT_MEASURED)}: no figures for this chart</div>'
     return (f'<div class="card"><figure class="chart" id="chart-{name}" data-chart="{name}">'
             f"<h3>{_e(title)}</h3>{inner}<figcaption>{_e(caption)}</figcaption></figure>{extra}</div>")
@@ -372,7 +381,7 @@ def _latency_chart(doors: list[dict[str, Any]], colours: dict[str, str]) -> str 
         return None
     import numpy as np
 
-    figure, axes = _figure(len(rows))
+    figure, axes = door_figure(len(rows))
     rng = np.random.default_rng(0)
     for y, (door, samples, p50, p99) in enumerate(rows):
         colour = colours[_door_key(door)]
@@ -394,9 +403,9 @@ def _latency_chart(doors: list[dict[str, Any]], colours: dict[str, str]) -> str 
                 axes.plot([p99], [y], "|", color=colour, markersize=16, markeredgewidth=3, zorder=4)
     labels = [f"{_title(door)}\np50 {_number(p50)} · p99 {_number(p99) if p99 else '–'} ms"
               for door, _, p50, p99 in rows]
-    _door_axis(axes, labels)
-    _log_ms_axis(axes, "compute latency per prediction (ms)")
-    return _svg(figure, "latency")
+    door_axis(axes, labels)
+    log_ms_axis(axes, "compute latency per prediction (ms)", _number)
+    return inline_svg(figure, "latency")
 
 
 def _user_latency_chart(doors: list[dict[str, Any]], colours: dict[str, str], limit: float | None) -> str | None:
@@ -408,7 +417,7 @@ def _user_latency_chart(doors: list[dict[str, Any]], colours: dict[str, str], li
             rows.append((door, p50, p99 if p99 is not None and p99 >= p50 else p50, _compute_p50(door)))
     if not rows:
         return None
-    figure, axes = _figure(len(rows))
+    figure, axes = door_figure(len(rows))
     for y, (door, p50, p99, compute) in enumerate(rows):
         colour = colours[_door_key(door)]
         axes.plot([p50, p99], [y, y], color=colour, linewidth=7, alpha=0.45, solid_capstyle="butt", zorder=2)
@@ -428,15 +437,15 @@ def _user_latency_chart(doors: list[dict[str, Any]], colours: dict[str, str], li
         axes.annotate(f"limit {_number(limit)} ms", xy=(limit, 1), xycoords=("data", "axes fraction"),
                       xytext=(4, -4), textcoords="offset points", color=LIMIT, fontsize=9, va="top")
     labels = [f"{_title(door)}\np50 {_number(p50)} · p99 {_number(p99)} ms" for door, p50, p99, _ in rows]
-    _door_axis(axes, labels)
+    door_axis(axes, labels)
     if logarithmic:
-        _log_ms_axis(axes, "time a user waits per question (ms)")
+        log_ms_axis(axes, "time a user waits per question (ms)", _number)
     else:
         right = max([*values, limit or 0]) * 1.12 or 1
         axes.set_xlim(left=-right * 0.03, right=right)
         axes.set_xlabel("time a user waits per question (ms)")
         axes.grid(axis="x", color=GRID, linewidth=0.8)
-    return _svg(figure, "user-latency")
+    return inline_svg(figure, "user-latency")
 
 
 def _cost_chart(doors: list[dict[str, Any]], colours: dict[str, str], qps: float | None) -> str | None:
@@ -455,7 +464,7 @@ def _cost_chart(doors: list[dict[str, Any]], colours: dict[str, str], qps: float
             lines.append((door, [(q, usd) for q, usd in points if usd > 0]))
     if not lines and not free:
         return None
-    figure = _new_figure(3.6 + 0.2 * ((len(lines) + 1) // 2))
+    figure = new_figure(3.6 + 0.2 * ((len(lines) + 1) // 2))
     axes = figure.add_subplot()
     for door, points in lines:
         colour = colours[_door_key(door)]
@@ -478,9 +487,9 @@ def _cost_chart(doors: list[dict[str, Any]], colours: dict[str, str], qps: float
                   va="bottom", fontsize=9, color=MUTED)
     axes.set_xlabel("questions per second (QPS)")
     axes.set_ylabel("USD per month")
-    _style(axes)
+    style_axes(axes)
     axes.grid(which="major", color=GRID, linewidth=0.8)
-    return _svg(figure, "cost")
+    return inline_svg(figure, "cost")
 
 
 def _variants(advice: dict[str, Any]) -> list[tuple[str, float, float, dict[str, Any]]]:
@@ -499,7 +508,7 @@ def _variants_chart(points: list[tuple[str, float, float, dict[str, Any]]]) -> s
 
     if not points:
         return None
-    figure = _new_figure(3.8)
+    figure = new_figure(3.8)
     axes = figure.add_subplot()
     colour = DOOR_COLOURS["device"]
     sizes, aucs = [p[1] for p in points], [p[2] for p in points]
@@ -517,9 +526,9 @@ def _variants_chart(points: list[tuple[str, float, float, dict[str, Any]]]) -> s
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3f}"))
     axes.set_xlabel("size on disk")
     axes.set_ylabel("ROC AUC")
-    _style(axes)
+    style_axes(axes)
     axes.grid(color=GRID, linewidth=0.8)
-    return _svg(figure, "device-variants")
+    return inline_svg(figure, "device-variants")
 
 
 def _variants_table(points: list[tuple[str, float, float, dict[str, Any]]]) -> str:
@@ -538,82 +547,6 @@ def _variants_table(points: list[tuple[str, float, float, dict[str, Any]]]) -> s
 def _delta(value: object) -> str:
     number = _float(value)
     return _nm() if number is None else _e(f"{number:+.5f}".replace("-", "\N{MINUS SIGN}"))
-
-
-# --- matplotlib, without pyplot (no global figure state) -----------------------------------------
-
-
-RC: dict[RcKeyType, Any] = {
-    "svg.fonttype": "none",  # text stays text: smaller, selectable, drawn in the page's fonts
-    "text.parse_math": False,  # a "$" in a door's title is a dollar, not mathtext
-    "font.size": 10,
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
-    "axes.edgecolor": "#c9ced6",
-    "axes.labelcolor": MUTED,
-    "xtick.color": MUTED,
-    "ytick.color": INK,
-    "axes.axisbelow": True,
-}
-
-
-def _new_figure(height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(5.8, height), layout="constrained")
-
-
-def _figure(rows: int) -> tuple[Figure, Axes]:
-    figure = _new_figure(max(2.2, 0.5 + 0.62 * rows))
-    return figure, figure.add_subplot()
-
-
-def _door_axis(axes: Axes, labels: list[str]) -> None:
-    axes.set_yticks(range(len(labels)), labels, fontsize=9)
-    axes.set_ylim(len(labels) - 0.5, -0.5)
-    axes.tick_params(axis="y", length=0)
-    _style(axes)
-
-
-def _log_ms_axis(axes: Axes, label: str) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    axes.set_xscale("log")
-    axes.xaxis.set_major_locator(LogLocator(base=10))
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{_number(value)} ms"))
-    axes.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
-    axes.set_xlabel(label)
-    axes.grid(axis="x", which="major", color=GRID, linewidth=0.8)
-
-
-def _style(axes: Axes) -> None:
-    for side in ("top", "right"):
-        axes.spines[side].set_visible(False)
-
-
-def _svg(figure: Figure, name: str) -> str:
-    """The figure as inline SVG: no XML prologue, metadata or global style; ids prefixed with `name`; scalable."""
-    import matplotlib
-
-    settings: dict[RcKeyType, Any] = {**RC, "svg.hashsalt": name}
-    with matplotlib.rc_context(settings):
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None,
-                                                       "Type": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<metadata>.*?</metadata>|<style[^>]*>.*?</style>|<!--.*?-->", "", svg, flags=re.S)
-    svg = re.sub(r'\s(?:xmlns(?::\w+)?|width|height|version)="[^"]*"', "", svg[:svg.index(">")]) + svg[svg.index(">"):]
-    svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
-    svg = re.sub(r'(href="#|url\(#)', rf"\g<1>{name}-", svg)
-    return svg.replace("<svg", f'<svg role="img" aria-labelledby="chart-{name}"', 1)
-
-
-def _draw(draw: Callable[[], str | None]) -> str | None:
-    import matplotlib
-
-    with matplotlib.rc_context(RC):
-        return draw()
 
 
 # --- the scenario, every figure, what is missing --------------------------------------------------

@@ -36,15 +36,13 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,129 +52,20 @@ import numpy as np
 from mleditor.errors import MissingExtraError, UnreachableError
 from mleditor.federated.client_app import ClientShards
 from mleditor.federated.partition import Partition
+from mleditor.federated.process_groups import ProcessGroups, cmdline, group_members, wait_until
 from mleditor.federated.server_app import RunRecord, ServerConfig, Weights
 from mleditor.federated.simulation import QUIET_ENV, OnRound, SimulationResult, initial_weights, print_round, summary
+from mleditor.ports import free_ports
 from mleditor.training.train import FeatureTable
 
 HOST = "127.0.0.1"
 CONNECTION = "mleditor-loopback"  # the SuperLink connection `flwr run` is given (FLWR_HOME/config.toml)
 BINARIES = ("flower-superlink", "flower-supernode", "flower-superexec", "flwr", "flwr-serverapp", "flwr-clientapp")
 STARTUP_S = 60.0  # for the SuperLink to answer, the nodes to connect and `flwr run` to submit
-STOP_GRACE_S = 2.0  # between SIGTERM and SIGKILL (a SuperNode takes ~5 s to end gracefully; it holds nothing)
 
 
 class DeploymentError(UnreachableError, RuntimeError):
     """The Flower deployment could not be started or reached, or its run failed; the message says what to do."""
-
-
-@dataclass
-class Child:
-    """A started process, leader of its own process group, and the file its output goes to."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self) -> str:
-        """The last line of its output, for an error message."""
-        lines = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines() if self.log.exists() else []
-        return lines[-1].strip()[-300:] if lines else "(no output)"
-
-
-class Processes:
-    """The processes a deployment starts, each in a new process group; leaving the block stops every group."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.children: dict[str, Child] = {}
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> Child:
-        log = self.logs / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(argv, env={**self.env, **(extra_env or {})}, stdin=subprocess.DEVNULL,
-                                       stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                       cwd=self.logs)
-        self.children[name] = Child(name, process, log)
-        return self.children[name]
-
-    def kill(self, name: str) -> None:
-        """SIGKILL the whole process group of `name` (a node dying without goodbye)."""
-        _signal_group(self.children[name].process.pid, signal.SIGKILL)
-
-    def stop(self) -> None:
-        """SIGTERM every group, wait up to STOP_GRACE_S for them to empty, then SIGKILL what is left."""
-        for child in reversed(self.children.values()):
-            _signal_group(child.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for child in self.children.values():
-            _signal_group(child.process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.process.wait(timeout=STOP_GRACE_S)
-
-    def alive(self) -> list[str]:
-        """The names whose process group still has a live (not zombie) process."""
-        for child in self.children.values():
-            child.process.poll()  # reap our own child, so a dead leader is not counted as a zombie
-        return [name for name, child in self.children.items() if group_members(child.process.pid)]
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live (not zombie) processes in process group `pgid`, read from /proc; [pgid] or [] without /proc."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").exists():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        except PermissionError:
-            pass
-        return [pgid]
-    members = []
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            stat = _stat(entry)
-            if stat is not None and stat[2] == pgid and stat[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
-def _stat(entry: Path) -> tuple[str, int, int] | None:
-    """State, parent pid and process group of a /proc entry (None if it is gone)."""
-    try:
-        text = (entry / "stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()  # the command name may hold spaces or parentheses
-    return fields[0], int(fields[1]), int(fields[2])
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on now (all held open while chosen)."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def binaries() -> dict[str, str]:
@@ -199,15 +88,6 @@ def superlink_answers(address: str, timeout_s: float = 2.0) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError, ValueError):
         return False
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
-    return True
 
 
 def deal_authors(clients: dict[str, np.ndarray], supernodes: int) -> list[dict[str, np.ndarray]]:
@@ -324,7 +204,7 @@ class Deployment:
         self.submitted = 0.0
         self.server_app_seen = False
 
-    def start_superlink(self, processes: Processes) -> None:
+    def start_superlink(self, processes: ProcessGroups) -> None:
         """Our SuperLink (runtime installs off, isolation `process`) and the SuperExec that runs its ServerApp."""
         link = processes.start("superlink", [self.bins["flower-superlink"], "--insecure",
                                              "--disable-runtime-dependency-installation", "--isolation", "process",
@@ -337,7 +217,7 @@ class Deployment:
         processes.start("superexec", [self.bins["flower-superexec"], "--insecure", "--runtime-api-address",
                                       self.address, "--parent-pid", str(link.process.pid)])
 
-    def start_supernodes(self, processes: Processes, shards: list[Path]) -> None:
+    def start_supernodes(self, processes: ProcessGroups, shards: list[Path]) -> None:
         for i, path in enumerate(shards):
             processes.start(f"supernode-{i}", [
                 self.bins["flower-supernode"], "--insecure", "--superlink", self.address, "--host", HOST,
@@ -345,7 +225,7 @@ class Deployment:
                 "--node-config", f"data-path={json.dumps(str(path))} node-index={i}"],
                 extra_env={"OMP_NUM_THREADS": "1"})  # N nodes share one machine's cores
 
-    def submit(self, processes: Processes, app: Path) -> str:
+    def submit(self, processes: ProcessGroups, app: Path) -> str:
         """`flwr run` the app on our SuperLink connection; the run id."""
         submit = processes.start("flwr-run", [self.bins["flwr"], "run", str(app), CONNECTION, "--format", "json"])
         try:
@@ -361,7 +241,7 @@ class Deployment:
         self.submitted = time.monotonic()
         return str(answer.get("run-id"))
 
-    def follow(self, processes: Processes) -> dict[str, Any]:
+    def follow(self, processes: ProcessGroups) -> dict[str, Any]:
         """Read progress until the result file appears; call `on_round`, kill the chosen node in its round."""
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
@@ -383,7 +263,7 @@ class Deployment:
                               f"{max([line['round'] for line in self.watch.lines], default=0)}); see the logs "
                               f"in {processes.logs} or raise round_timeout_s")
 
-    def _maybe_kill(self, processes: Processes) -> None:
+    def _maybe_kill(self, processes: ProcessGroups) -> None:
         kill = self.kill
         if kill is None or kill.at_s is not None or not any(line["round"] == kill.round - 1
                                                                for line in self.watch.lines):
@@ -391,13 +271,13 @@ class Deployment:
         name = f"supernode-{kill.node}"
         pid = processes.children[name].process.pid
         # Wait (bounded) for the node's ClientApp process: the round's message has reached it, training is on.
-        kill.clientapp_running = wait_until(lambda: any("flwr-clientapp" in _cmdline(member)
+        kill.clientapp_running = wait_until(lambda: any("flwr-clientapp" in cmdline(member)
                                                         for member in group_members(pid)), 15.0, 0.1)
         processes.kill(name)
         kill.at_s = round(time.monotonic() - self.submitted, 2)
         self.lost[kill.node] = f"killed (SIGKILL) in round {kill.round}"
 
-    def _check(self, processes: Processes) -> None:
+    def _check(self, processes: ProcessGroups) -> None:
         if self.external is None and processes.children["superlink"].process.poll() is not None:
             raise DeploymentError(f"the Flower SuperLink on {self.address} exited during the run "
                                   f"({processes.children['superlink'].tail()}); see {processes.logs}")
@@ -406,11 +286,11 @@ class Deployment:
             if i not in self.lost and child.process.poll() is not None:
                 self.lost[i] = f"exited with code {child.process.returncode}: {child.tail()}"
 
-    def _check_server_app(self, processes: Processes) -> None:
+    def _check_server_app(self, processes: ProcessGroups) -> None:
         """Our SuperExec's ServerApp process: once seen, its end without a result file is the run's failure."""
         if "superexec" not in processes.children:
             return
-        running = any("flwr-serverapp" in _cmdline(pid)
+        running = any("flwr-serverapp" in cmdline(pid)
                       for pid in group_members(processes.children["superexec"].process.pid))
         if running or not self.server_app_seen:
             self.server_app_seen = self.server_app_seen or running
@@ -530,7 +410,7 @@ def _run(workdir: Path, partition: Partition, table: FeatureTable, config: Serve
     home = write_flwr_home(workdir / "flwr-home", deployment.address)
     logs = workdir / "logs"
     logs.mkdir(exist_ok=True)
-    with Processes(child_env(home, Path(deployment.bins["flwr"]).parent), logs) as processes:
+    with ProcessGroups(child_env(home, Path(deployment.bins["flwr"]).parent), logs) as processes:
         if superlink is None:
             deployment.start_superlink(processes)
         deployment.start_supernodes(processes, shards)

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mleditor import config
-from mleditor.advise.loopback import ServerProcess, free_ports
+from mleditor.advise.loopback import ServerProcess
 from mleditor.advise.scenario import Scenario
 from mleditor.core.records import Question
+from mleditor.ports import free_ports
 
 SERVER_START_TIMEOUT_S = 60.0
 WORDS = "how what why which does the a to of in is it not my model data error value python train file beer".split()
