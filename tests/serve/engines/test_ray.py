@@ -58,9 +58,6 @@ def ray_url(tmp_path_factory) -> Iterator[str]:
     """A local Ray with the app deployed on a free loopback port; Serve and Ray are shut down afterwards."""
     from ray import serve
 
-    # The cache and the rate limit are off: repeated questions and one client IP must still reach the model.
-    settings = ServeSettings(port=free_port(), store_path=str(tmp_path_factory.mktemp("ray") / "serve.db"),
-                             cache_size=0, rate_limit_per_minute=0, max_wait_ms=1.0, graceful_timeout_s=2.0)
     # The data plane `mleditor serve --engine ray` starts (HAProxy, throughput-optimized), for this Ray only.
     with pytest.MonkeyPatch.context() as patch:
         scratch = tempfile.mkdtemp(prefix="mlehap-", dir="/tmp")  # short: HAProxy caps its socket path at 97 bytes
@@ -69,6 +66,10 @@ def ray_url(tmp_path_factory) -> Iterator[str]:
             patch.setenv(name, value)
         # address="local" starts a fresh cluster even when RAY_ADDRESS points elsewhere.
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    # The port is chosen once Ray's own processes hold theirs (one of them took a port chosen earlier, once in CI).
+    # The cache and the rate limit are off: repeated questions and one client IP must still reach the model.
+    settings = ServeSettings(port=free_port(), store_path=str(tmp_path_factory.mktemp("ray") / "serve.db"),
+                             cache_size=0, rate_limit_per_minute=0, max_wait_ms=1.0, graceful_timeout_s=2.0)
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build_application(settings, FAST_AUTOSCALING), name=APP_NAME, route_prefix="/")
