@@ -130,10 +130,12 @@ def test_with_dp_the_server_adds_noise_to_the_average_and_none_to_the_untrained_
     sent = first[0]["received"]["arrays"]["arrays"]
     released = second[0]["received"]["arrays"]["arrays"]  # the round-1 global weights
     updates = [m["sent"]["arrays"]["arrays"] for m in first]
+    noise = []
     for name in ("w1", "b1", "w2"):
         mean = sent[name] + sum(u[name].astype(np.float64) - sent[name] for u in updates) / PER_ROUND
-        noise = released[name] - mean
-        assert np.std(noise) == pytest.approx(NOISE * CLIP / PER_ROUND, rel=0.35)
+        noise.append((released[name] - mean).ravel())
+    # Pooled: b1 and w2 alone hold 16 values each, too few for a standard deviation within 35 % (it failed once).
+    assert np.std(np.concatenate(noise)) == pytest.approx(NOISE * CLIP / PER_ROUND, rel=0.35)
     for name in FIXED_ARRAYS:
         assert np.array_equal(released[name], sent[name])
     assert not released["wide"][0] and not np.any(released["embedding"][0])
